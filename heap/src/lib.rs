@@ -1,0 +1,90 @@
+//! `spanheap-heap`: Go's memory allocator, in Rust — the memory layer of
+//! spanheap.
+//!
+//! This crate allocates and frees; it does not decide *what* is garbage.
+//! The collector (`spanheap-gc`) sets mark bits and drives the sweep; the
+//! typed API (`spanheap`) decides what goes in scan and noscan spans. The
+//! design is Go's runtime allocator (`malloc.go`, `mheap.go`, `mcentral.go`,
+//! `mcache.go`, `mgcsweep.go`); a reader of Go's runtime should find every
+//! structure here under its Go name.
+//!
+//! # Overview
+//!
+//! Objects up to 32 KiB are rounded up to one of 67 size classes
+//! ([`sizeclasses`]). Each class has spans — runs of 8 KiB pages carved into
+//! equal slots — in two flavours: *scan* spans for objects that may hold GC
+//! pointers and *noscan* spans for objects that do not (the marker never
+//! looks inside those). A size class and a flavour make a [`SpanClass`]
+//! (`sizeclass << 1 | noscan`, 136 of them).
+//!
+//! **Allocation** goes down a hierarchy and stops at the first level that
+//! can serve it:
+//!
+//! 1. [`MCache`] (one per mutator, no locks): the span it holds for the
+//!    class has a free slot, found with `trailing_zeros` on a 64-slot
+//!    inverted bitmap window (`allocCache`). Noscan objects under 16 bytes
+//!    share 16-byte *tiny* blocks.
+//! 2. [`MCentral`] (one per span class): the mcache swaps its full span for
+//!    one with free slots — a swept one if any, otherwise it sweeps spans of
+//!    this class until one has room.
+//! 3. [`MHeap`] (one per heap, one lock): a fresh span from the page
+//!    allocator ([`pagealloc`], bitmaps plus a summary tree, first fit).
+//! 4. The OS: more address space in 64 MiB arenas, committed 4 MiB at a time.
+//!
+//! Objects over 32 KiB skip 1–2 and get a span of their own.
+//!
+//! **Freeing** is sweeping, in the opposite direction: after marking, each
+//! span's mark bitmap becomes its allocation bitmap (unmarked slots are free
+//! again — no free lists). A span with no marked object goes back to the
+//! page heap; free pages go back to the OS when the heap retains more than
+//! it needs ([`scavenger`]). Sweeping is lazy, per span, and ordered by the
+//! sweepgen protocol (see [`mspan`] and [`sweep`]).
+//!
+//! # What the collector gets from this crate
+//! - `MHeap::find_object` / `mark_object`: address (interior pointers
+//!   included) → span → object index in O(1), through the arena index and
+//!   magic division; mark bits are set with an atomic `fetch_or`.
+//! - `MHeap::set_allocate_black`: objects allocated during marking are born
+//!   marked (Go's `gcmarknewobject`).
+//! - `MHeap::begin_sweep` / `sweep_one` / `finish_sweep`: the sweepgen cycle.
+//! - a free hook called for every freed object of a scan span (drop glue);
+//! - `heap_live`, `set_gc_trigger`, `MCache::take_gc_due`: pacer inputs.
+//! - `MemStats`: Go's memory statistics, per size class.
+//!
+//! # Safety contract
+//! The heap hands out raw memory. Rust-level soundness of the *heap's own*
+//! data structures never depends on callers: bad sizes are errors, marking a
+//! wrong address does nothing or is caught by the zombie check. The two
+//! operations whose misuse could corrupt allocation state (`begin_sweep`,
+//! `set_allocate_black`: they require the world to be stopped) are `unsafe
+//! fn`s with documented obligations. See `docs/safety.md`.
+//!
+//! Every atomic, lock and thread goes through [`sync`], which maps to loom
+//! under `cfg(loom)`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod arena;
+pub mod error;
+pub mod fixalloc;
+pub(crate) mod gcbits;
+pub mod mcache;
+pub mod mcentral;
+pub mod mheap;
+pub mod mspan;
+pub mod os;
+pub mod pagealloc;
+pub mod scavenger;
+pub mod sizeclasses;
+pub mod stats;
+pub mod sweep;
+pub mod sync;
+
+pub use error::{AllocError, ConfigError};
+pub use mcache::{AllocRequest, MCache, TINY_SPAN_CLASS};
+pub use mcentral::MCentral;
+pub use mheap::{CHUNK_BYTES, DEFAULT_ARENA_SIZE, FreeHook, HeapConfig, MHeap, ObjectRef};
+pub use mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanRef, SpanState, SweepCounts};
+pub use scavenger::BackgroundScavenger;
+pub use stats::{ClassStats, MemStats};
+pub use sweep::SweepError;

@@ -1,0 +1,452 @@
+//! The per-mutator cache: the allocation fast path.
+//!
+//! Mirrors Go's `mcache.go` and the allocation paths of `malloc.go`
+//! (`mallocgc`, `nextFreeFast`, `nextFree`, the tiny allocator,
+//! `allocLarge`). See the crate docs for the overview.
+//!
+//! An `MCache` belongs to one mutator at a time (`&mut self` on every
+//! method; `Send` but not `Sync`), so its fast path takes no lock and does
+//! no atomic read-modify-write:
+//!
+//! 1. one relaxed load of the heap's `alloc_state` compared with the cached
+//!    copy (a new sweep generation or allocate-black flips it, sending us to
+//!    the slow path once — Go's `flushGen` check);
+//! 2. `trailing_zeros` of the span's `alloc_cache`, a bounds check, a shift
+//!    and two stores (Go's `nextFreeFast`);
+//! 3. zeroing the slot if the span `needzero`.
+//!
+//! While marking runs (allocate-black), new objects also get their mark bit
+//! set, which is an atomic `fetch_or`.
+//!
+//! Invariants:
+//! - `alloc[i]` is either the heap's empty sentinel or a span of class `i`
+//!   owned by this cache, with `sweepgen == sg + 3` — or `sg + 1` if a sweep
+//!   began since, which `alloc_state != self.alloc_state` reveals before the
+//!   next allocation;
+//! - `tiny` is 0 or the address of a live 16-byte block of span class
+//!   `TINY_SPAN_CLASS` with `tiny_offset <= 16` bytes used;
+//! - `self.heap` outlives every span in `alloc` (we hold an `Arc`).
+
+use crate::error::AllocError;
+use crate::mheap::{ALLOC_BLACK, MHeap};
+use crate::mspan::{NUM_SPAN_CLASSES, SpanClass, SpanRef};
+use crate::sizeclasses::{
+    MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS, class_size, size_to_class,
+};
+use crate::sync::Arc;
+use crate::sync::atomic::Ordering;
+use std::ptr::NonNull;
+
+/// Span class of tiny blocks: the 16-byte noscan class (Go's
+/// `tinySpanClass`).
+pub const TINY_SPAN_CLASS: SpanClass = SpanClass::new(TINY_SIZE_CLASS, true);
+
+/// What kind of memory an allocation asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocRequest {
+    /// Bytes (at least 1).
+    pub size: usize,
+    /// Alignment: a power of two, at most 8 KiB.
+    pub align: usize,
+    /// True if the object holds no GC pointers: it goes to a noscan span and
+    /// the marker never looks inside it.
+    pub noscan: bool,
+}
+
+impl AllocRequest {
+    /// `size` bytes aligned to 8, scan.
+    pub const fn scan(size: usize) -> Self {
+        AllocRequest {
+            size,
+            align: 8,
+            noscan: false,
+        }
+    }
+    /// `size` bytes aligned to 8, noscan.
+    pub const fn noscan(size: usize) -> Self {
+        AllocRequest {
+            size,
+            align: 8,
+            noscan: true,
+        }
+    }
+    /// With alignment `align`.
+    pub const fn with_align(mut self, align: usize) -> Self {
+        self.align = align;
+        self
+    }
+}
+
+/// A per-mutator allocation cache. Create with [`MCache::new`]; dropping it
+/// flushes its spans back to the heap.
+pub struct MCache {
+    heap: Arc<MHeap>,
+    /// The heap's `alloc_state` this cache is up to date with.
+    alloc_state: u64,
+    /// Current span per span class (Go's `alloc[numSpanClasses]`).
+    alloc: [SpanRef; NUM_SPAN_CLASSES],
+    /// Current tiny block, or 0.
+    tiny: usize,
+    /// Bytes of `tiny` already handed out.
+    tiny_offset: usize,
+    /// Tiny allocations not yet flushed to the heap's stats.
+    tiny_allocs: u64,
+    /// Set by slow paths when `heap_live` reached the trigger.
+    gc_due: bool,
+}
+
+// SAFETY: an MCache exclusively owns the spans in `alloc` (ownership
+// protocol case 1) and holds an Arc to their heap; nothing in it is tied to
+// a particular thread, so it may move to another thread. It is not Sync:
+// every method takes `&mut self`.
+unsafe impl Send for MCache {}
+
+impl MCache {
+    /// A new cache for `heap` (Go's `allocmcache`).
+    pub fn new(heap: Arc<MHeap>) -> MCache {
+        let empty = SpanRef(NonNull::from(&*heap.empty_span));
+        MCache {
+            alloc_state: heap.alloc_state.load(Ordering::Acquire),
+            heap,
+            alloc: [empty; NUM_SPAN_CLASSES],
+            tiny: 0,
+            tiny_offset: 0,
+            tiny_allocs: 0,
+            gc_due: false,
+        }
+    }
+
+    /// The heap this cache allocates from.
+    pub fn heap(&self) -> &Arc<MHeap> {
+        &self.heap
+    }
+
+    #[inline(always)]
+    fn empty(&self) -> SpanRef {
+        SpanRef(NonNull::from(&*self.heap.empty_span))
+    }
+
+    /// Allocates zeroed memory for `req` (Go's `mallocgc`). Small noscan
+    /// requests under 16 bytes are packed into tiny blocks; up to 32 KiB go
+    /// to size-class spans; larger ones get a span of their own.
+    #[inline]
+    pub fn alloc(&mut self, req: AllocRequest) -> Result<NonNull<u8>, AllocError> {
+        self.alloc_impl(req, true)
+    }
+
+    /// Like [`MCache::alloc`] but the memory may hold old data: for callers
+    /// that initialise every byte before anyone can read it (the typed
+    /// layer writes the whole object before publishing its pointer).
+    #[inline]
+    pub fn alloc_uninit(&mut self, req: AllocRequest) -> Result<NonNull<u8>, AllocError> {
+        self.alloc_impl(req, false)
+    }
+
+    #[inline(always)]
+    fn alloc_impl(&mut self, req: AllocRequest, zero: bool) -> Result<NonNull<u8>, AllocError> {
+        let AllocRequest {
+            mut size,
+            align,
+            noscan,
+        } = req;
+        if size == 0 {
+            return Err(AllocError::ZeroSize);
+        }
+        if !align.is_power_of_two() || align > PAGE_SIZE {
+            return Err(AllocError::BadAlignment { align });
+        }
+        if self.heap.alloc_state.load(Ordering::Relaxed) != self.alloc_state {
+            self.sync_state();
+        }
+        if align > 8 {
+            // Objects of a class sit at multiples of its size from a
+            // page-aligned base, so a class whose size is a multiple of
+            // `align` gives aligned objects; large objects are page-aligned.
+            loop {
+                size = size.next_multiple_of(align);
+                if size > MAX_SMALL_SIZE {
+                    break;
+                }
+                let c = class_size(size_to_class(size));
+                if c % align == 0 {
+                    break;
+                }
+                size = c + 1;
+            }
+        } else if noscan && size < TINY_SIZE && size % align == 0 {
+            // Tiny offsets are aligned to the largest of 8/4/2 dividing
+            // `size`, which is at least `align` when `align` divides it.
+            return self.alloc_tiny(size);
+        }
+        if size <= MAX_SMALL_SIZE {
+            let spc = SpanClass::new(size_to_class(size), noscan);
+            let span = self.alloc[spc.index()];
+            // SAFETY: `span` is cached in this mcache, which owns it
+            // (ownership protocol case 1); the sentinel has no free slots.
+            let addr = match unsafe { span.next_free_fast() } {
+                Some(a) => a,
+                None => self.next_free(spc)?,
+            };
+            let span = self.alloc[spc.index()];
+            // SAFETY: as above, we own `span`.
+            if zero && unsafe { span.needzero() } {
+                // SAFETY: `addr` is a free slot of `elemsize` bytes in
+                // committed memory that this call now exclusively owns.
+                unsafe { std::ptr::write_bytes(addr as *mut u8, 0, span.elemsize()) };
+            }
+            if self.alloc_state & ALLOC_BLACK != 0 {
+                self.mark_new_object(span, addr);
+            }
+            // SAFETY: span memory is never at address 0.
+            return Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) });
+        }
+        self.alloc_large(size, noscan, zero)
+    }
+
+    /// The tiny allocator: packs noscan objects under 16 bytes into shared
+    /// 16-byte blocks. A block is freed when none of its sub-objects is
+    /// reachable (the collector marks the whole block).
+    #[inline]
+    fn alloc_tiny(&mut self, size: usize) -> Result<NonNull<u8>, AllocError> {
+        let mut off = self.tiny_offset;
+        if size % 8 == 0 {
+            off = off.next_multiple_of(8);
+        } else if size % 4 == 0 {
+            off = off.next_multiple_of(4);
+        } else if size % 2 == 0 {
+            off = off.next_multiple_of(2);
+        }
+        if off + size <= TINY_SIZE && self.tiny != 0 {
+            // Fits in the current block. The block was allocated black if
+            // marking is on, or will be greyed at mark start through
+            // `tiny_block`, so no mark is needed here.
+            self.tiny_offset = off + size;
+            self.tiny_allocs += 1;
+            // SAFETY: tiny != 0 is a live block address.
+            return Ok(unsafe { NonNull::new_unchecked((self.tiny + off) as *mut u8) });
+        }
+        let spc = TINY_SPAN_CLASS;
+        let span = self.alloc[spc.index()];
+        // SAFETY: we own the cached span.
+        let addr = match unsafe { span.next_free_fast() } {
+            Some(a) => a,
+            None => self.next_free(spc)?,
+        };
+        // SAFETY: a fresh 16-byte slot we exclusively own; tiny blocks are
+        // always zeroed since sub-objects are handed out without zeroing.
+        unsafe { std::ptr::write_bytes(addr as *mut u8, 0, TINY_SIZE) };
+        if self.alloc_state & ALLOC_BLACK != 0 {
+            let span = self.alloc[spc.index()];
+            self.mark_new_object(span, addr);
+        }
+        // Keep whichever block has more room left (Go's rule).
+        if size < self.tiny_offset || self.tiny == 0 {
+            self.tiny = addr;
+            self.tiny_offset = size;
+        }
+        self.tiny_allocs += 1;
+        // SAFETY: span memory is never at address 0.
+        Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) })
+    }
+
+    /// The current tiny block, if any: the collector greys it at mark start
+    /// because the cache may still hand out parts of it (Go's
+    /// `gcMarkTinyAllocs`).
+    pub fn tiny_block(&self) -> Option<usize> {
+        (self.tiny != 0).then_some(self.tiny)
+    }
+
+    #[inline]
+    fn mark_new_object(&self, span: SpanRef, addr: usize) {
+        let i = span.object_index(addr);
+        if !span.mark(i) {
+            self.heap.set_span_page_marked(span);
+        }
+    }
+
+    /// Handles a change of the heap's `alloc_state`: a new sweep generation
+    /// means our spans are stale and must be flushed before we allocate
+    /// again (Go's `prepareForSweep`).
+    #[cold]
+    fn sync_state(&mut self) {
+        let st = self.heap.alloc_state.load(Ordering::Acquire);
+        if (st >> 1) != (self.alloc_state >> 1) {
+            self.release_all();
+        }
+        self.alloc_state = st;
+    }
+
+    /// Slow path: the next free slot of class `spc`, refilling from the
+    /// central list if the cached span is full (Go's `nextFree`).
+    #[cold]
+    #[inline(never)]
+    fn next_free(&mut self, spc: SpanClass) -> Result<usize, AllocError> {
+        let mut s = self.alloc[spc.index()];
+        // SAFETY: we own the cached span (or it is the sentinel, which has
+        // nelems == 0 and is never written).
+        let mut idx = unsafe { s.next_free_index() };
+        if idx == s.nelems() {
+            self.refill(spc)?;
+            s = self.alloc[spc.index()];
+            // SAFETY: the refilled span is ours.
+            idx = unsafe { s.next_free_index() };
+            debug_assert!(idx < s.nelems(), "refill returned a full span");
+            if self.heap.trigger_reached() {
+                self.gc_due = true;
+            }
+        }
+        // SAFETY: we own `s`.
+        unsafe { s.count_alloc() };
+        Ok(s.object_addr(idx))
+    }
+
+    /// Replaces the (full) cached span of `spc` with one that has free
+    /// space (Go's `mcache.refill`).
+    fn refill(&mut self, spc: SpanClass) -> Result<(), AllocError> {
+        let s = self.alloc[spc.index()];
+        let empty = self.empty();
+        if s != empty {
+            self.uncache(spc, s);
+            self.alloc[spc.index()] = empty;
+        }
+        let heap = &*self.heap;
+        let s = heap.central(spc).cache_span(heap)?;
+        s.store_sweepgen(heap.sweepgen().wrapping_add(3));
+        heap.sweep
+            .cached
+            .fetch_add(1, crate::sync::atomic::Ordering::Relaxed);
+        // SAFETY: cache_span handed `s` to us.
+        let nfree = unsafe {
+            s.set_alloc_count_before_cache();
+            s.nfree()
+        };
+        // Count the whole span as allocated up front; `uncache` gives back
+        // what was not used (Go does the same, issue 53738).
+        heap.add_heap_live((nfree * s.elemsize()) as i64);
+        self.alloc[spc.index()] = s;
+        Ok(())
+    }
+
+    /// Publishes a cached span's stats and returns it to its mcentral.
+    fn uncache(&mut self, spc: SpanClass, s: SpanRef) {
+        let heap = &*self.heap;
+        // SAFETY: we own `s` until `uncache_span` takes it.
+        let (used, nfree) = unsafe { (s.allocs_since_cache(), s.nfree()) };
+        heap.stats.record_small_mallocs(spc.sizeclass(), used);
+        heap.add_heap_live(-((nfree * s.elemsize()) as i64));
+        heap.sweep
+            .cached
+            .fetch_sub(1, crate::sync::atomic::Ordering::Relaxed);
+        heap.central(spc).uncache_span(heap, s);
+    }
+
+    /// A large object (> 32 KiB): a span of its own (Go's `allocLarge`).
+    #[cold]
+    fn alloc_large(
+        &mut self,
+        size: usize,
+        noscan: bool,
+        zero: bool,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let heap = &*self.heap;
+        if size > heap.config.max_object_size {
+            return Err(AllocError::TooLarge {
+                requested: size,
+                max: heap.config.max_object_size,
+            });
+        }
+        let npages = size.div_ceil(PAGE_SIZE);
+        // Reuse garbage before growing.
+        heap.reclaim(npages);
+        let spc = SpanClass::new(0, noscan);
+        let s = heap.alloc_span(npages, spc)?;
+        // SAFETY: alloc_span hands us `s`; we take its single object.
+        unsafe {
+            let idx = s.next_free_index();
+            debug_assert_eq!(idx, 0);
+            s.count_alloc();
+        }
+        let addr = s.base();
+        // SAFETY: we still own `s`.
+        if zero && unsafe { s.needzero() } {
+            // SAFETY: the span's pages are committed and ours alone.
+            unsafe { std::ptr::write_bytes(addr as *mut u8, 0, npages << PAGE_SHIFT) };
+        }
+        if self.alloc_state & ALLOC_BLACK != 0 {
+            self.mark_new_object(s, addr);
+        }
+        heap.stats.record_large_malloc(npages << PAGE_SHIFT);
+        heap.add_heap_live((npages << PAGE_SHIFT) as i64);
+        // Publish the span where sweepers find it (Go pushes large spans to
+        // the class-0 full-swept set). After this we no longer own it.
+        heap.central(spc).full_swept(heap.sweepgen()).push(s);
+        if heap.trigger_reached() {
+            self.gc_due = true;
+        }
+        // SAFETY: span memory is never at address 0.
+        Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) })
+    }
+
+    /// Whether an allocation slow path saw `heap_live` reach the GC
+    /// trigger since the last call (the collector's cue to start a cycle,
+    /// Go's `shouldhelpgc`). Reading clears it.
+    pub fn take_gc_due(&mut self) -> bool {
+        std::mem::take(&mut self.gc_due)
+    }
+
+    /// Returns every cached span to its mcentral, drops the tiny block and
+    /// publishes local stats (Go's `releaseAll`). The cache stays usable.
+    pub fn release_all(&mut self) {
+        let empty = self.empty();
+        for i in 0..NUM_SPAN_CLASSES {
+            let s = self.alloc[i];
+            if s != empty {
+                self.uncache(SpanClass(i as u8), s);
+                self.alloc[i] = empty;
+            }
+        }
+        self.tiny = 0;
+        self.tiny_offset = 0;
+        self.heap
+            .stats
+            .record_tiny_allocs(std::mem::take(&mut self.tiny_allocs));
+    }
+
+    /// Checks every span this cache holds: owned-span invariants (see
+    /// `MSpan::verify_owned`), class, and `sweepgen == sg + 3` (or `sg + 1`
+    /// if a sweep began since this cache last synced).
+    pub fn verify(&self) -> Result<(), String> {
+        let sg = self.heap.sweepgen();
+        for (i, &s) in self.alloc.iter().enumerate() {
+            if s == self.empty() {
+                continue;
+            }
+            if s.spanclass().index() != i {
+                return Err(format!("{s:?} cached under class index {i}"));
+            }
+            let g = s.sweepgen();
+            if g != sg.wrapping_add(3) && g != sg.wrapping_add(1) {
+                return Err(format!("{s:?} cached with sweepgen {g}, heap sg {sg}"));
+            }
+            // SAFETY: we own our cached spans (ownership protocol case 1),
+            // and `&self` excludes concurrent allocation from this cache.
+            unsafe { s.verify_owned() }?;
+        }
+        if self.tiny != 0 && self.tiny_offset > TINY_SIZE {
+            return Err("tiny offset past the block".into());
+        }
+        Ok(())
+    }
+
+    /// The span currently cached for `spc`, if any (tests, verifier).
+    pub fn cached_span(&self, spc: SpanClass) -> Option<SpanRef> {
+        let s = self.alloc[spc.index()];
+        (s != self.empty()).then_some(s)
+    }
+}
+
+impl Drop for MCache {
+    fn drop(&mut self) {
+        self.release_all();
+    }
+}

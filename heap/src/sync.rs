@@ -1,0 +1,233 @@
+//! The one door to atomics, locks, threads and shared cells.
+//!
+//! Every atomic, lock, `Arc`, `UnsafeCell` shared between threads, and thread
+//! spawn in `spanheap-heap`, `spanheap-gc` and `spanheap` goes through this
+//! module. Under `RUSTFLAGS="--cfg loom"` it maps to [loom]'s types, so the
+//! models in `loom-tests/` explore the interleavings of the *real* allocator
+//! and collector code, not a copy of it (the approach of crossbeam's
+//! `primitive` module and tokio's `loom` module).
+//!
+//! The two back ends expose one API:
+//!
+//! | item | normal build | `cfg(loom)` |
+//! |---|---|---|
+//! | `atomic::*` | `std::sync::atomic` | `loom::sync::atomic` |
+//! | `Mutex`, `MutexGuard` | `parking_lot` (no poisoning) | `loom::sync::Mutex`, wrapped to drop poisoning |
+//! | `Condvar` | `parking_lot::Condvar` | `loom::sync::Condvar`, wrapped |
+//! | `Arc` | `std::sync::Arc` | `loom::sync::Arc` |
+//! | `UnsafeCell` | `std::cell::UnsafeCell` with loom's `with`/`with_mut` API | `loom::cell::UnsafeCell` (checks every access for races) |
+//! | `thread` | `std::thread` | `loom::thread` |
+//! | `hint::spin_loop` | `std::hint::spin_loop` | `loom::hint::spin_loop` (a yield point) |
+//!
+//! `clippy.toml` forbids the std/parking_lot types everywhere else, so a
+//! primitive that bypasses this shim fails `cargo clippy`.
+//!
+//! Constants that size buffers shrink under loom (see [`LOOM`]) so that models
+//! stay small.
+//!
+//! [loom]: https://docs.rs/loom
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+/// True when compiled for the loom model checker. Code uses it to shrink
+/// batch sizes and buffers so that models stay tractable.
+pub const LOOM: bool = cfg!(loom);
+
+#[cfg(not(loom))]
+mod imp {
+    pub use std::sync::Arc;
+
+    /// Atomic integer and pointer types, and fences.
+    pub mod atomic {
+        pub use std::sync::atomic::{
+            AtomicBool, AtomicPtr, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
+            Ordering, fence,
+        };
+    }
+
+    /// Thread spawning and yielding.
+    pub mod thread {
+        pub use std::thread::{Builder, JoinHandle, current, park, sleep, spawn, yield_now};
+    }
+
+    /// Spin-wait hint.
+    pub mod hint {
+        pub use std::hint::spin_loop;
+    }
+
+    /// A mutual-exclusion lock without poisoning (`parking_lot`).
+    pub type Mutex<T> = parking_lot::Mutex<T>;
+    /// The guard of [`Mutex`].
+    pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    /// A condition variable paired with [`Mutex`].
+    #[derive(Default, Debug)]
+    pub struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        /// A new condition variable.
+        pub const fn new() -> Self {
+            Condvar(parking_lot::Condvar::new())
+        }
+        /// Blocks until notified; `guard` is released while waiting.
+        pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            self.0.wait(guard);
+        }
+        /// Blocks until notified or `timeout` passes. Returns true on timeout.
+        pub fn wait_for<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            timeout: std::time::Duration,
+        ) -> bool {
+            self.0.wait_for(guard, timeout).timed_out()
+        }
+        /// Wakes one waiter.
+        pub fn notify_one(&self) {
+            self.0.notify_one();
+        }
+        /// Wakes all waiters.
+        pub fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// `std::cell::UnsafeCell` with loom's closure-based access API, so the
+    /// same call sites compile against both back ends.
+    #[derive(Debug, Default)]
+    #[repr(transparent)]
+    pub struct UnsafeCell<T: ?Sized>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        /// Wraps `value`.
+        #[inline(always)]
+        pub const fn new(value: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(value))
+        }
+    }
+
+    impl<T: ?Sized> UnsafeCell<T> {
+        /// Gives `f` a shared raw pointer to the contents.
+        #[inline(always)]
+        pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+        /// Gives `f` a mutable raw pointer to the contents.
+        #[inline(always)]
+        pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+        /// Exclusive access through `&mut self` (no synchronisation needed).
+        #[inline(always)]
+        pub fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut()
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub use loom::cell::UnsafeCell;
+    pub use loom::sync::Arc;
+
+    /// Atomic integer and pointer types, and fences (loom's).
+    pub mod atomic {
+        pub use loom::sync::atomic::{
+            AtomicBool, AtomicPtr, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
+            Ordering, fence,
+        };
+    }
+
+    /// Thread spawning and yielding (loom's).
+    pub mod thread {
+        pub use loom::thread::{Builder, JoinHandle, current, park, spawn, yield_now};
+        /// Under loom, sleeping is a yield point.
+        pub fn sleep(_d: std::time::Duration) {
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Spin-wait hint (a loom yield point).
+    pub mod hint {
+        pub use loom::hint::spin_loop;
+    }
+
+    /// loom's mutex with poisoning removed from the API.
+    #[derive(Debug, Default)]
+    pub struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// The guard of [`Mutex`].
+    #[derive(Debug)]
+    pub struct MutexGuard<'a, T>(Option<loom::sync::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        /// A new lock around `value`.
+        pub fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+        /// Acquires the lock.
+        pub fn lock(&self) -> MutexGuard<'_, T> {
+            // A panic inside a loom model aborts the model anyway, so
+            // poisoning carries no information here.
+            MutexGuard(Some(self.0.lock().unwrap_or_else(|p| p.into_inner())))
+        }
+        /// Tries to acquire the lock without blocking.
+        pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock().ok().map(|g| MutexGuard(Some(g)))
+        }
+        /// Exclusive access through `&mut self`.
+        pub fn get_mut(&mut self) -> &mut T {
+            self.0.get_mut().unwrap_or_else(|p| p.into_inner())
+        }
+        /// Consumes the lock.
+        pub fn into_inner(self) -> T {
+            self.0.into_inner().unwrap_or_else(|p| p.into_inner())
+        }
+    }
+
+    impl<T> std::ops::Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0
+                .as_deref()
+                .expect("guard present outside Condvar::wait")
+        }
+    }
+    impl<T> std::ops::DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0
+                .as_deref_mut()
+                .expect("guard present outside Condvar::wait")
+        }
+    }
+
+    /// loom's condition variable with the shim's API.
+    #[derive(Debug, Default)]
+    pub struct Condvar(loom::sync::Condvar);
+
+    impl Condvar {
+        /// A new condition variable.
+        pub fn new() -> Self {
+            Condvar(loom::sync::Condvar::new())
+        }
+        /// Blocks until notified; `guard` is released while waiting.
+        pub fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let g = guard.0.take().expect("guard present");
+            guard.0 = Some(self.0.wait(g).unwrap_or_else(|p| p.into_inner()));
+        }
+        /// Under loom time does not pass: a timed wait is a plain wait that
+        /// reports no timeout (models must notify).
+        pub fn wait_for<T>(&self, guard: &mut MutexGuard<'_, T>, _t: std::time::Duration) -> bool {
+            self.wait(guard);
+            false
+        }
+        /// Wakes one waiter.
+        pub fn notify_one(&self) {
+            self.0.notify_one();
+        }
+        /// Wakes all waiters.
+        pub fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
+
+pub use imp::*;
