@@ -89,7 +89,9 @@ pub struct MCache {
     tiny: usize,
     /// Bytes of `tiny` already handed out.
     tiny_offset: usize,
-    /// Tiny allocations not yet flushed to the heap's stats.
+    /// Tiny allocations combined into an existing block, not yet flushed
+    /// (Go's `tinyAllocs`; a request that starts a new block counts as a
+    /// malloc of the 16-byte class instead).
     tiny_allocs: u64,
     /// Set by slow paths when `heap_live` reached the trigger.
     gc_due: bool,
@@ -168,7 +170,7 @@ impl MCache {
                     break;
                 }
                 let c = class_size(size_to_class(size));
-                if c % align == 0 {
+                if c.is_multiple_of(align) {
                     break;
                 }
                 size = c + 1;
@@ -209,11 +211,11 @@ impl MCache {
     #[inline]
     fn alloc_tiny(&mut self, size: usize) -> Result<NonNull<u8>, AllocError> {
         let mut off = self.tiny_offset;
-        if size % 8 == 0 {
+        if size.is_multiple_of(8) {
             off = off.next_multiple_of(8);
-        } else if size % 4 == 0 {
+        } else if size.is_multiple_of(4) {
             off = off.next_multiple_of(4);
-        } else if size % 2 == 0 {
+        } else if size.is_multiple_of(2) {
             off = off.next_multiple_of(2);
         }
         if off + size <= TINY_SIZE && self.tiny != 0 {
@@ -244,7 +246,6 @@ impl MCache {
             self.tiny = addr;
             self.tiny_offset = size;
         }
-        self.tiny_allocs += 1;
         // SAFETY: span memory is never at address 0.
         Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) })
     }

@@ -87,16 +87,16 @@ impl HeapConfig {
     /// Checks the configuration.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let a = self.arena_size;
-        if !a.is_power_of_two() || a < CHUNK_BYTES || a > 1 << 30 {
+        if !a.is_power_of_two() || !(CHUNK_BYTES..=1 << 30).contains(&a) {
             return Err(ConfigError::BadArenaSize(a));
         }
         if self.max_object_size == 0 {
             return Err(ConfigError::BadMaxObjectSize(0));
         }
-        if let Some(l) = self.heap_limit {
-            if l < a {
-                return Err(ConfigError::BadHeapLimit(l));
-            }
+        if let Some(l) = self.heap_limit
+            && l < a
+        {
+            return Err(ConfigError::BadHeapLimit(l));
         }
         Ok(())
     }

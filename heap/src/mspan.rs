@@ -489,7 +489,7 @@ impl MSpan {
     /// 1. The caller owns the span.
     #[inline]
     unsafe fn refill_alloc_cache(&self, index: usize) {
-        debug_assert!(index % 64 == 0 && index < self.nelems());
+        debug_assert!(index.is_multiple_of(64) && index < self.nelems());
         // SAFETY: index < nelems, so the word exists; the arena is live.
         let w = unsafe { gcbits::word(self.alloc_bits(), index / 64) }.load(Ordering::Relaxed);
         // SAFETY: obligation 1.
@@ -532,7 +532,7 @@ impl MSpan {
                 let nelems = self.nelems();
                 if result < nelems {
                     let next = result + 1;
-                    if next % 64 == 0 && next != nelems {
+                    if next.is_multiple_of(64) && next != nelems {
                         // Crossing into the next window: the slow path
                         // refills the cache from the bitmap.
                         return None;
@@ -581,7 +581,7 @@ impl MSpan {
             }
             self.alloc_cache.with_mut(|p| *p = (cache >> bit) >> 1);
             let next = result + 1;
-            if next % 64 == 0 && next != nelems {
+            if next.is_multiple_of(64) && next != nelems {
                 self.refill_alloc_cache(next);
             }
             self.freeindex.with_mut(|p| *p = next);

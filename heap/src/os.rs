@@ -31,7 +31,7 @@ fn errno() -> i32 {
 ///
 /// Returns the base address.
 pub(crate) fn reserve(size: usize, align: usize, hint: usize) -> Result<usize, AllocError> {
-    debug_assert!(align.is_power_of_two() && size % align == 0);
+    debug_assert!(align.is_power_of_two() && size.is_multiple_of(align));
     let oom = |errno| AllocError::OutOfMemory {
         requested: size,
         errno,
@@ -39,7 +39,7 @@ pub(crate) fn reserve(size: usize, align: usize, hint: usize) -> Result<usize, A
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
     // First try exactly at the hint: if the kernel honours it, arenas stay
     // contiguous and spans may straddle arena boundaries (Go's arena hints).
-    if hint != 0 && hint % align == 0 {
+    if hint != 0 && hint.is_multiple_of(align) {
         // SAFETY: mmap without MAP_FIXED never replaces existing mappings;
         // it either returns a fresh mapping or MAP_FAILED.
         let p = unsafe { libc::mmap(hint as *mut _, size, libc::PROT_NONE, flags, -1, 0) };

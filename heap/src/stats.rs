@@ -173,11 +173,12 @@ pub struct MemStats {
     pub heap_released: u64,
     /// Live objects (flushed counts).
     pub heap_objects: u64,
-    /// Cumulative objects allocated (a tiny block counts once).
+    /// Cumulative objects allocated (a tiny block counts once, as Go's
+    /// `Mallocs`; allocations = `mallocs + tiny_allocs`).
     pub mallocs: u64,
     /// Cumulative objects freed.
     pub frees: u64,
-    /// Tiny allocations packed into tiny blocks.
+    /// Tiny allocations combined into an already-allocated tiny block.
     pub tiny_allocs: u64,
     /// Cumulative large objects allocated.
     pub large_mallocs: u64,
