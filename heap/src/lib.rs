@@ -88,3 +88,8 @@ pub use mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanRef, SpanState, SweepCou
 pub use scavenger::BackgroundScavenger;
 pub use stats::{ClassStats, MemStats};
 pub use sweep::SweepError;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -755,3 +755,12 @@ impl MSpan {
         SweepCounts { nalloc, nfreed }
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    #[test]
+    fn span_struct_size() {
+        println!("MSpan = {} bytes", std::mem::size_of::<super::MSpan>());
+        assert!(std::mem::size_of::<super::MSpan>() <= 128);
+    }
+}
