@@ -95,6 +95,9 @@ pub struct MCache {
     tiny_allocs: u64,
     /// Set by slow paths when `heap_live` reached the trigger.
     gc_due: bool,
+    /// The heap's `max_object_size`, copied so the fast path's bound check
+    /// reads this struct only.
+    max_object_size: usize,
 }
 
 // SAFETY: an MCache exclusively owns the spans in `alloc` (ownership
@@ -109,6 +112,7 @@ impl MCache {
         let empty = SpanRef(NonNull::from(&*heap.empty_span));
         MCache {
             alloc_state: heap.alloc_state.load(Ordering::Acquire),
+            max_object_size: heap.config.max_object_size,
             heap,
             alloc: [empty; NUM_SPAN_CLASSES],
             tiny: 0,
@@ -153,6 +157,12 @@ impl MCache {
         } = req;
         if size == 0 {
             return Err(AllocError::ZeroSize);
+        }
+        if size > self.max_object_size {
+            return Err(AllocError::TooLarge {
+                requested: size,
+                max: self.max_object_size,
+            });
         }
         if !align.is_power_of_two() || align > PAGE_SIZE {
             return Err(AllocError::BadAlignment { align });
@@ -350,12 +360,6 @@ impl MCache {
         zero: bool,
     ) -> Result<NonNull<u8>, AllocError> {
         let heap = &*self.heap;
-        if size > heap.config.max_object_size {
-            return Err(AllocError::TooLarge {
-                requested: size,
-                max: heap.config.max_object_size,
-            });
-        }
         let npages = size.div_ceil(PAGE_SIZE);
         // Reuse garbage before growing.
         heap.reclaim(npages);

@@ -476,9 +476,11 @@ impl MHeap {
         let need = chunks * PALLOC_CHUNK_PAGES;
         if l.frontier + need > l.frontier_end {
             // The current reservation is too small: reserve more arenas,
-            // contiguously if the OS lets us.
-            let short = need - (l.frontier_end - l.frontier);
-            let narenas = short.div_ceil(self.pages_per_arena);
+            // contiguously if the OS lets us. Reserve enough for the whole
+            // request on its own, since the new range may turn out not to
+            // be contiguous with the old tail (address space is cheap; only
+            // committed chunks cost memory).
+            let narenas = need.div_ceil(self.pages_per_arena);
             let bytes = narenas * self.config.arena_size;
             let hint = match l.frontier_end {
                 0 => 0,

@@ -420,3 +420,48 @@ fn needzero_skips_fresh_pages_but_zeroes_reused_ones() {
     assert!(h.find_object(p.as_ptr() as usize).is_some());
     let _ = PAGE_SIZE;
 }
+
+#[test]
+fn growth_across_a_non_contiguous_arena_boundary() {
+    // 16 MiB arenas (4 chunks). Commit one chunk of the first arena, then
+    // occupy the address right after the arena so the next reservation
+    // cannot be contiguous, then ask for more than the old arena's tail
+    // plus one arena's worth of pages.
+    const ARENA: usize = 16 << 20;
+    let h = Arc::new(
+        MHeap::new(HeapConfig {
+            arena_size: ARENA,
+            ..HeapConfig::default()
+        })
+        .unwrap(),
+    );
+    let mut c = MCache::new(h.clone());
+    let a = c.alloc(AllocRequest::noscan(3 << 20)).unwrap().as_ptr() as usize;
+    let arena_end = (a & !(ARENA - 1)) + ARENA;
+    // SAFETY: a fresh PROT_NONE mapping requested at a hint; it cannot
+    // replace anything (no MAP_FIXED). We only keep it to block the hint.
+    let blocker = unsafe {
+        libc::mmap(
+            arena_end as *mut _,
+            64 << 20,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(blocker, libc::MAP_FAILED);
+    // 2500 pages: 5 chunks once rounded, more than the old tail (3 chunks)
+    // and more than one new arena (4 chunks) — both must be accounted for.
+    let big = 2500 << 13;
+    let b = c.alloc(AllocRequest::noscan(big)).unwrap().as_ptr();
+    assert!(zeroed(b, big));
+    fill(b, big, 3);
+    // The old arena's tail is still usable for smaller spans.
+    let d = c.alloc(AllocRequest::noscan(512 << 10)).unwrap().as_ptr() as usize;
+    assert!(h.find_object(d).is_some());
+    assert!(check(b, big, 3));
+    h.verify().unwrap();
+    // SAFETY: our own mapping from above.
+    unsafe { libc::munmap(blocker, 64 << 20) };
+}
