@@ -465,3 +465,23 @@ fn growth_across_a_non_contiguous_arena_boundary() {
     // SAFETY: our own mapping from above.
     unsafe { libc::munmap(blocker, 64 << 20) };
 }
+
+#[test]
+fn max_object_size_applies_to_small_requests_too() {
+    let h = Arc::new(
+        MHeap::new(HeapConfig {
+            max_object_size: 100,
+            ..HeapConfig::default()
+        })
+        .unwrap(),
+    );
+    let mut c = MCache::new(h);
+    assert!(c.alloc(AllocRequest::scan(100)).is_ok());
+    assert_eq!(
+        c.alloc(AllocRequest::scan(101)),
+        Err(AllocError::TooLarge {
+            requested: 101,
+            max: 100
+        })
+    );
+}
