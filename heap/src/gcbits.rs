@@ -14,7 +14,8 @@
 //! last rotation), `current` and `previous`. [`GcBitsArenas::next_epoch`]
 //! rotates `previous → free`, `current → previous`, `next → current`, and
 //! must be called only when **every in-use span has been swept since the
-//! previous rotation** (the heap calls it from `finish_sweep`). Argument:
+//! previous rotation**, with the world stopped (the heap calls it from
+//! `begin_sweep`, after `finish_sweep` has swept everything). Argument:
 //! after a complete sweep, each span's alloc bitmap is the mark bitmap it was
 //! given during the *previous* complete sweep (or at span creation), which
 //! lives in an arena of the `current` list; its mark bitmap lives in `next`.
@@ -27,11 +28,12 @@
 //! through the `sync` shim's `AtomicU64` keeps marking model-checkable. The
 //! non-concurrent bitmaps of the page allocator do use bitvec.
 //!
-//! Concurrency: the arena lists are under their own lock (`gcBitsArenas.lock`
-//! in Go). Words are atomics: read with `Relaxed`, mark bits set with
-//! `fetch_or`.
+//! Concurrency: bitmaps are bump-allocated from the newest arena without a
+//! lock (`fetch_add` on its `used` counter); the lock (`gcBitsArenas.lock`
+//! in Go) is taken only to install a new arena or rotate. Words are atomics:
+//! read with `Relaxed`, mark bits set with `fetch_or`.
 
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{LOOM, Mutex};
 use std::ptr::NonNull;
 
@@ -46,77 +48,117 @@ struct Arena {
     /// The words; boxed so their address is stable while the arena moves
     /// between lists.
     words: Box<[AtomicU64]>,
-    /// Words handed out from this arena.
-    used: usize,
+    /// Words handed out from this arena. Bumped with `fetch_add` without
+    /// the lock; may overshoot the arena's size (the overshooting caller
+    /// takes the slow path), so read it as `min(used, WORDS)`.
+    used: AtomicUsize,
 }
 
 impl Arena {
-    fn new() -> Self {
-        Arena {
+    fn new() -> Box<Self> {
+        Box::new(Arena {
             words: (0..GC_BITS_ARENA_WORDS)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
-            used: 0,
-        }
+            used: AtomicUsize::new(0),
+        })
+    }
+
+    /// Takes `words` words, if they fit.
+    #[inline]
+    fn bump(&self, words: usize) -> Option<BitsPtr> {
+        let off = self.used.fetch_add(words, Ordering::Relaxed);
+        (off + words <= GC_BITS_ARENA_WORDS).then(|| NonNull::from(&self.words[off]))
     }
 }
 
 #[derive(Default)]
 struct Lists {
-    free: Vec<Arena>,
-    next: Vec<Arena>,
-    current: Vec<Arena>,
-    previous: Vec<Arena>,
+    free: Vec<Box<Arena>>,
+    next: Vec<Box<Arena>>,
+    current: Vec<Box<Arena>>,
+    previous: Vec<Box<Arena>>,
 }
 
 /// The bitmap arenas of one heap.
 pub(crate) struct GcBitsArenas {
     lists: Mutex<Lists>,
+    /// The arena bitmaps are bump-allocated from without the lock: the
+    /// newest arena of `next`, or null. Changed only under `lists`; the
+    /// arena it points to stays in `next` until `next_epoch`, which runs
+    /// with the world stopped, so no thread can be bumping into it then.
+    head: AtomicPtr<Arena>,
 }
 
 impl GcBitsArenas {
     pub(crate) fn new() -> Self {
         GcBitsArenas {
             lists: Mutex::new(Lists::default()),
+            head: AtomicPtr::new(std::ptr::null_mut()),
         }
+    }
+
+    #[inline]
+    fn try_head(&self, words: usize) -> Option<BitsPtr> {
+        let head = self.head.load(Ordering::Acquire);
+        if head.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null head points to a boxed arena in `next`
+        // (published with Release under the lock); it is neither moved out
+        // of `next` nor freed except by `next_epoch`, which requires that no
+        // other heap method runs concurrently.
+        unsafe { &*head }.bump(words)
     }
 
     /// A zeroed bitmap of `nbits` bits (Go's `newMarkBits`). Alloc bitmaps of
-    /// fresh spans come from here too (`newAllocBits`).
+    /// fresh spans come from here too (`newAllocBits`). Lock-free unless
+    /// the current arena is full (Go's fast path in `newMarkBits`).
     pub(crate) fn alloc(&self, nbits: usize) -> BitsPtr {
         let words = nbits.div_ceil(64).max(1);
         debug_assert!(words <= GC_BITS_ARENA_WORDS);
-        let mut l = self.lists.lock();
-        let fits = l
-            .next
-            .last()
-            .is_some_and(|a| a.used + words <= GC_BITS_ARENA_WORDS);
-        if !fits {
-            let arena = match l.free.pop() {
-                Some(mut a) => {
-                    // Nobody refers to a free arena (epoch rule), so plain
-                    // relaxed stores suffice; the lock publishes them.
-                    for w in a.words.iter() {
-                        w.store(0, Ordering::Relaxed);
-                    }
-                    a.used = 0;
-                    a
-                }
-                None => Arena::new(),
-            };
-            l.next.push(arena);
+        if let Some(p) = self.try_head(words) {
+            return p;
         }
-        let Some(a) = l.next.last_mut() else {
-            unreachable!("an arena was just pushed")
+        self.alloc_slow(words)
+    }
+
+    #[cold]
+    fn alloc_slow(&self, words: usize) -> BitsPtr {
+        let mut l = self.lists.lock();
+        // Another thread may have installed a fresh arena meanwhile.
+        if let Some(p) = self.try_head(words) {
+            return p;
+        }
+        let arena = match l.free.pop() {
+            Some(a) => {
+                // Nobody refers to a free arena (epoch rule), so relaxed
+                // stores suffice; the Release store of `head` below and
+                // the lock publish them.
+                for w in a.words.iter() {
+                    w.store(0, Ordering::Relaxed);
+                }
+                a.used.store(0, Ordering::Relaxed);
+                a
+            }
+            None => Arena::new(),
         };
-        let p = NonNull::from(&a.words[a.used]);
-        a.used += words;
+        let Some(p) = arena.bump(words) else {
+            unreachable!("a fresh arena holds any span's bitmap")
+        };
+        let raw: *const Arena = &*arena;
+        l.next.push(arena);
+        self.head.store(raw.cast_mut(), Ordering::Release);
         p
     }
 
-    /// Rotates the epochs; see the module docs for the precondition.
+    /// Rotates the epochs; see the module docs for the precondition. Also
+    /// requires that no other thread is inside `alloc` (the world is
+    /// stopped): a thread bumping into the old head would otherwise place a
+    /// new bitmap in an arena one epoch older than the rule assumes.
     pub(crate) fn next_epoch(&self) {
         let mut l = self.lists.lock();
+        self.head.store(std::ptr::null_mut(), Ordering::Release);
         let prev = std::mem::take(&mut l.previous);
         l.free.extend(prev);
         l.previous = std::mem::take(&mut l.current);

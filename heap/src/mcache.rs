@@ -33,6 +33,7 @@ use crate::mspan::{NUM_SPAN_CLASSES, SpanClass, SpanRef};
 use crate::sizeclasses::{
     MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS, class_size, size_to_class,
 };
+use crate::stats::LocalStats;
 use crate::sync::Arc;
 use crate::sync::atomic::Ordering;
 use std::ptr::NonNull;
@@ -98,6 +99,8 @@ pub struct MCache {
     /// The heap's `max_object_size`, copied so the fast path's bound check
     /// reads this struct only.
     max_object_size: usize,
+    /// This cache's stats shard (written only by us).
+    stats: Arc<LocalStats>,
 }
 
 // SAFETY: an MCache exclusively owns the spans in `alloc` (ownership
@@ -113,6 +116,7 @@ impl MCache {
         MCache {
             alloc_state: heap.alloc_state.load(Ordering::Acquire),
             max_object_size: heap.config.max_object_size,
+            stats: heap.stats.register(),
             heap,
             alloc: [empty; NUM_SPAN_CLASSES],
             tiny: 0,
@@ -323,9 +327,7 @@ impl MCache {
         let heap = &*self.heap;
         let s = heap.central(spc).cache_span(heap)?;
         s.store_sweepgen(heap.sweepgen().wrapping_add(3));
-        heap.sweep
-            .cached
-            .fetch_add(1, crate::sync::atomic::Ordering::Relaxed);
+        self.stats.add_cached_spans(1);
         // SAFETY: cache_span handed `s` to us.
         let nfree = unsafe {
             s.set_alloc_count_before_cache();
@@ -343,11 +345,11 @@ impl MCache {
         let heap = &*self.heap;
         // SAFETY: we own `s` until `uncache_span` takes it.
         let (used, nfree) = unsafe { (s.allocs_since_cache(), s.nfree()) };
-        heap.stats.record_small_mallocs(spc.sizeclass(), used);
-        heap.add_heap_live(-((nfree * s.elemsize()) as i64));
-        heap.sweep
-            .cached
-            .fetch_sub(1, crate::sync::atomic::Ordering::Relaxed);
+        self.stats.record_small_mallocs(spc.sizeclass(), used);
+        self.stats.add_cached_spans(-1);
+        if nfree > 0 {
+            heap.add_heap_live(-((nfree * s.elemsize()) as i64));
+        }
         heap.central(spc).uncache_span(heap, s);
     }
 
@@ -412,8 +414,7 @@ impl MCache {
         }
         self.tiny = 0;
         self.tiny_offset = 0;
-        self.heap
-            .stats
+        self.stats
             .record_tiny_allocs(std::mem::take(&mut self.tiny_allocs));
     }
 
@@ -453,5 +454,6 @@ impl MCache {
 impl Drop for MCache {
     fn drop(&mut self) {
         self.release_all();
+        self.heap.stats.unregister(&self.stats);
     }
 }

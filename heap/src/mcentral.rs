@@ -31,6 +31,7 @@ use crate::mheap::MHeap;
 use crate::mspan::{SpanClass, SpanRef};
 use crate::sizeclasses::class_npages;
 use crate::sync::Mutex;
+use crate::sync::atomic::{AtomicUsize, Ordering};
 
 /// How many unswept spans `cache_span` may sweep looking for free space
 /// before it gives up and grows the heap (Go's `spanBudget`). Bounds the
@@ -40,21 +41,35 @@ const SPAN_BUDGET: usize = 100;
 /// A set of spans (Go's `spanSet`): push and pop, LIFO.
 pub(crate) struct SpanSet {
     spans: Mutex<Vec<SpanRef>>,
+    /// `spans.len()`, written under the lock, read without it so that
+    /// popping an empty set — the common case for unswept sets — takes no
+    /// lock. A racy "empty" answer is harmless: a span pushed concurrently
+    /// is found by the next pop, exactly as if the push had come later.
+    len: AtomicUsize,
 }
 
 impl SpanSet {
     fn new() -> Self {
         SpanSet {
             spans: Mutex::new(Vec::new()),
+            len: AtomicUsize::new(0),
         }
     }
     /// Adds `s`; ownership of `s` passes to the set.
     pub(crate) fn push(&self, s: SpanRef) {
-        self.spans.lock().push(s);
+        let mut v = self.spans.lock();
+        v.push(s);
+        self.len.store(v.len(), Ordering::Relaxed);
     }
     /// Removes some span; its ownership passes to the caller.
     pub(crate) fn pop(&self) -> Option<SpanRef> {
-        self.spans.lock().pop()
+        if self.len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut v = self.spans.lock();
+        let s = v.pop();
+        self.len.store(v.len(), Ordering::Relaxed);
+        s
     }
     /// Number of spans in the set.
     pub(crate) fn len(&self) -> usize {

@@ -121,8 +121,6 @@ pub(crate) struct HeapLocked {
     pub(crate) pages_in_use: usize,
     /// Committed bytes.
     pub(crate) mapped: usize,
-    /// Whether the gcBits epochs were rotated since the last `begin_sweep`.
-    pub(crate) epoch_rotated: bool,
 }
 
 #[repr(align(128))]
@@ -206,7 +204,6 @@ impl MHeap {
                 frontier_end: 0,
                 pages_in_use: 0,
                 mapped: 0,
-                epoch_rotated: true,
             }),
             central,
             gcbits: GcBitsArenas::new(),

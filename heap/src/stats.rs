@@ -3,11 +3,14 @@
 //!
 //! Mirrors `mstats.go`. As in Go, the allocation fast path does not touch
 //! shared counters: an mcache publishes the allocations made from a span
-//! when it gives the span back (refill or `release_all`), and tiny and large
-//! allocations in batches. Frees are counted by the sweeper. So a snapshot
-//! is exact for everything that has been flushed; `MCache::release_all`
-//! before `MHeap::stats` makes it exact, as `ReadMemStats` does by stopping
-//! the world and flushing.
+//! when it gives the span back (refill or `release_all`). It publishes them
+//! into its own [`LocalStats`] shard — one per mcache, on its own cache
+//! lines, written only by its owner with plain load+store (no locked RMW,
+//! no contention between mutators: Go's per-P `heapStats` shards) — and
+//! `MHeap::stats` sums the shards. Frees are counted by the sweeper. So a
+//! snapshot is exact for everything that has been flushed;
+//! `MCache::release_all` before `MHeap::stats` makes it exact, as
+//! `ReadMemStats` does by stopping the world and flushing.
 //!
 //! Invariant (after a flush): `heap_objects == Σ mallocs − Σ frees` and
 //! `heap_alloc == Σ (mallocs − frees) × class size + large bytes in use`.
@@ -16,7 +19,50 @@ use crate::gcbits::GC_BITS_ARENA_WORDS;
 use crate::mheap::HeapLocked;
 use crate::mspan::{MSpan, SpanClass};
 use crate::sizeclasses::{NUM_SIZE_CLASSES, PAGE_SHIFT, class_size};
-use crate::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{Arc, Mutex};
+
+/// One mcache's counters. Written only by the owning mcache (relaxed load
+/// + store: a single writer cannot lose updates), read by anyone.
+#[repr(align(128))]
+pub(crate) struct LocalStats {
+    /// Objects allocated per size class, published at uncache.
+    small_mallocs: Box<[AtomicU64]>,
+    /// Tiny allocations combined into an existing block.
+    tiny_allocs: AtomicU64,
+    /// Spans currently cached by the owning mcache.
+    pub(crate) cached_spans: AtomicUsize,
+}
+
+impl LocalStats {
+    fn new() -> Self {
+        LocalStats {
+            small_mallocs: (0..NUM_SIZE_CLASSES).map(|_| AtomicU64::new(0)).collect(),
+            tiny_allocs: AtomicU64::new(0),
+            cached_spans: AtomicUsize::new(0),
+        }
+    }
+
+    /// Single-writer increment (the owner is the only writer).
+    #[inline]
+    fn bump(c: &AtomicU64, n: u64) {
+        c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_small_mallocs(&self, class: u8, n: usize) {
+        Self::bump(&self.small_mallocs[class as usize], n as u64);
+    }
+
+    pub(crate) fn record_tiny_allocs(&self, n: u64) {
+        Self::bump(&self.tiny_allocs, n);
+    }
+
+    pub(crate) fn add_cached_spans(&self, delta: isize) {
+        let v = self.cached_spans.load(Ordering::Relaxed);
+        self.cached_spans
+            .store(v.wrapping_add_signed(delta), Ordering::Relaxed);
+    }
+}
 
 /// Shared counters, updated with relaxed atomic adds.
 pub(crate) struct HeapStats {
@@ -30,6 +76,9 @@ pub(crate) struct HeapStats {
     large_free_bytes: AtomicU64,
     tiny_allocs: AtomicU64,
     released_total: AtomicU64,
+    /// Shards of live mcaches. A dropped mcache's counts are folded into
+    /// the fields above and its shard removed.
+    shards: Mutex<Vec<Arc<LocalStats>>>,
 }
 
 impl HeapStats {
@@ -43,25 +92,42 @@ impl HeapStats {
             large_free_bytes: AtomicU64::new(0),
             tiny_allocs: AtomicU64::new(0),
             released_total: AtomicU64::new(0),
+            shards: Mutex::new(Vec::new()),
         }
     }
 
-    pub(crate) fn record_small_mallocs(&self, class: u8, n: usize) {
-        if n > 0 {
-            self.small_mallocs[class as usize].fetch_add(n as u64, Ordering::Relaxed);
+    /// A new shard for a new mcache.
+    pub(crate) fn register(&self) -> Arc<LocalStats> {
+        let s = Arc::new(LocalStats::new());
+        self.shards.lock().push(s.clone());
+        s
+    }
+
+    /// Folds a retiring mcache's shard into the global counters.
+    pub(crate) fn unregister(&self, shard: &Arc<LocalStats>) {
+        let mut shards = self.shards.lock();
+        shards.retain(|s| !Arc::ptr_eq(s, shard));
+        for (g, l) in self.small_mallocs.iter().zip(shard.small_mallocs.iter()) {
+            g.fetch_add(l.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+        self.tiny_allocs
+            .fetch_add(shard.tiny_allocs.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Spans cached by all live mcaches. Exact only while no mcache runs
+    /// (the caller stops the world).
+    pub(crate) fn cached_spans(&self) -> usize {
+        self.shards
+            .lock()
+            .iter()
+            .map(|s| s.cached_spans.load(Ordering::Relaxed))
+            .sum()
     }
 
     pub(crate) fn record_large_malloc(&self, bytes: usize) {
         self.large_mallocs.fetch_add(1, Ordering::Relaxed);
         self.large_alloc_bytes
             .fetch_add(bytes as u64, Ordering::Relaxed);
-    }
-
-    pub(crate) fn record_tiny_allocs(&self, n: u64) {
-        if n > 0 {
-            self.tiny_allocs.fetch_add(n, Ordering::Relaxed);
-        }
     }
 
     pub(crate) fn record_sweep(&self, spc: SpanClass, nfreed: usize, elemsize: usize) {
@@ -90,10 +156,22 @@ impl HeapStats {
         sweepgen: u32,
         arena_size: usize,
     ) -> MemStats {
+        let shards = self.shards.lock();
+        let local_mallocs = |c: usize| -> u64 {
+            shards
+                .iter()
+                .map(|s| s.small_mallocs[c].load(Ordering::Relaxed))
+                .sum()
+        };
+        let tiny: u64 = self.tiny_allocs.load(Ordering::Relaxed)
+            + shards
+                .iter()
+                .map(|s| s.tiny_allocs.load(Ordering::Relaxed))
+                .sum::<u64>();
         let mut by_size = Vec::with_capacity(NUM_SIZE_CLASSES);
         let (mut mallocs, mut frees, mut alloc_bytes, mut total_alloc) = (0u64, 0u64, 0u64, 0u64);
         for c in 1..NUM_SIZE_CLASSES {
-            let m = self.small_mallocs[c].load(Ordering::Relaxed);
+            let m = self.small_mallocs[c].load(Ordering::Relaxed) + local_mallocs(c);
             let f = self.small_frees[c].load(Ordering::Relaxed);
             let size = class_size(c as u8) as u64;
             by_size.push(ClassStats {
@@ -125,7 +203,7 @@ impl HeapStats {
             heap_objects: (mallocs + lm).saturating_sub(frees + lf),
             mallocs: mallocs + lm,
             frees: frees + lf,
-            tiny_allocs: self.tiny_allocs.load(Ordering::Relaxed),
+            tiny_allocs: tiny,
             large_mallocs: lm,
             large_frees: lf,
             large_bytes_in_use: lab.saturating_sub(lfb),

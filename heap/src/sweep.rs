@@ -96,8 +96,6 @@ pub(crate) struct SweepState {
     /// Spans that were in an mcache when the current sweep began and have
     /// not been returned since. Sweeping is incomplete while this is > 0.
     stale_cached: AtomicUsize,
-    /// Spans currently cached in some mcache.
-    pub(crate) cached: AtomicUsize,
     /// Pages swept this cycle (stats / pacing).
     pub(crate) pages_swept: AtomicUsize,
 }
@@ -108,7 +106,6 @@ impl SweepState {
             active: ActiveSweep::new(),
             central_index: AtomicU32::new(SWEEP_CLASSES),
             stale_cached: AtomicUsize::new(0),
-            cached: AtomicUsize::new(0),
             pages_swept: AtomicUsize::new(0),
         }
     }
@@ -284,8 +281,10 @@ impl MHeap {
     }
 
     /// Completes the current sweep (Go's `finishsweep_m`): sweeps every
-    /// remaining span, waits for concurrent sweepers, and recycles the
-    /// bitmap arenas of the previous cycle. Call it before a new mark phase.
+    /// remaining span and waits for concurrent sweepers. Call it before a
+    /// new mark phase (marking needs every span swept, so that its mark
+    /// bits are fresh). The bitmap arenas of two cycles ago are recycled at
+    /// the next `begin_sweep`.
     ///
     /// Fails if some mcache still holds a span from before the sweep
     /// began: the collector must flush every mcache first.
@@ -299,12 +298,6 @@ impl MHeap {
         let stale = self.sweep.stale_cached.load(Ordering::Acquire);
         if stale > 0 {
             return Err(SweepError::UnflushedCaches { spans: stale });
-        }
-        let mut l = self.lock.lock();
-        if !l.epoch_rotated {
-            // Every in-use span has been swept since the last rotation.
-            self.gcbits.next_epoch();
-            l.epoch_rotated = true;
         }
         Ok(())
     }
@@ -323,17 +316,21 @@ impl MHeap {
     ///    `finish_sweep` has returned.
     pub unsafe fn begin_sweep(&self) -> Result<(), SweepError> {
         self.finish_sweep()?;
-        let mut l = self.lock.lock();
+        let l = self.lock.lock();
+        // Every in-use span has been swept since the last rotation (the
+        // finish_sweep above), and obligation 1 keeps every other thread
+        // out of the bitmap allocator: recycle the bitmaps of two cycles
+        // ago (gcbits.rs).
+        self.gcbits.next_epoch();
         let sg = self.sweepgen().wrapping_add(2);
         // Obligation 1: no mcache can cache or uncache concurrently, so the
         // count of cached spans is exact; each of them is now stale.
         self.sweep
             .stale_cached
-            .store(self.sweep.cached.load(Ordering::Relaxed), Ordering::Relaxed);
+            .store(self.stats.cached_spans(), Ordering::Relaxed);
         self.sweep.pages_swept.store(0, Ordering::Relaxed);
         self.sweep.central_index.store(0, Ordering::Relaxed);
         self.sweep.active.reset();
-        l.epoch_rotated = false;
         self.set_sweepgen(sg);
         drop(l);
         Ok(())
