@@ -108,7 +108,12 @@ impl HeapArena {
 
     /// Clears the page-mark bit (at sweep).
     pub(crate) fn clear_page_marked(&self, page: usize) {
-        self.page_marks[page / 64].fetch_and(!(1u64 << (page % 64)), Ordering::Relaxed);
+        let m = 1u64 << (page % 64);
+        let w = &self.page_marks[page / 64];
+        // Garbage-only spans have the bit clear: skip the shared RMW.
+        if w.load(Ordering::Relaxed) & m != 0 {
+            w.fetch_and(!m, Ordering::Relaxed);
+        }
     }
 }
 
