@@ -72,6 +72,9 @@ impl Arena {
     }
 }
 
+// The arenas are boxed on purpose: `head` points at an `Arena` (its `used`
+// counter lives inline), which must not move when these vectors grow.
+#[allow(clippy::vec_box)]
 #[derive(Default)]
 struct Lists {
     free: Vec<Box<Arena>>,

@@ -38,7 +38,7 @@ fn every_size_class_allocates_zeroed_aligned_disjoint_objects() {
                 };
                 let p = c.alloc(req).unwrap().as_ptr();
                 assert_eq!(p as usize % 8, 0);
-                if size >= 16 && size % 16 == 0 {
+                if size >= 16 && size.is_multiple_of(16) {
                     assert_eq!(p as usize % 16, 0);
                 }
                 assert!(zeroed(p, size), "class {class} not zeroed");

@@ -17,10 +17,12 @@ const CYCLES: usize = 8;
 const PER_CYCLE: usize = 40_000;
 const WINDOW: usize = 15_000;
 
+/// A mutator's live objects as (addr, checked bytes, seed), plus its tiny
+/// block, published before each stop.
+type Published = (Vec<(usize, usize, u64)>, Option<usize>);
+
 struct Shared {
-    /// Each mutator's live objects (addr -> (size, seed)) and tiny block,
-    /// published before each stop.
-    live: Vec<Mutex<(Vec<(usize, usize, u64)>, Option<usize>)>>,
+    live: Vec<Mutex<Published>>,
     done: AtomicUsize,
     stop: AtomicBool,
 }
