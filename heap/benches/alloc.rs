@@ -336,12 +336,19 @@ fn allocators(size: usize) -> Vec<Allocator> {
     v
 }
 
-fn bench_one_thread(c: &mut Criterion) {
-    let mut g = c.benchmark_group("alloc");
+/// One thread: zeroed (`alloc` against `alloc_zeroed`) or not
+/// (`alloc_uninit` against `GlobalAlloc::alloc`), for the allocators
+/// `pick` lists at each size.
+fn bench_single<const ZERO: bool>(
+    c: &mut Criterion,
+    group: &str,
+    pick: fn(usize) -> Vec<Allocator>,
+) {
+    let mut g = c.benchmark_group(group);
     for size in SIZES {
         let n = batch_len(size);
         g.throughput(Throughput::Elements(n as u64));
-        for a in allocators(size) {
+        for a in pick(size) {
             let id = BenchmarkId::new(format!("1t/{size}B"), a.name());
             match a {
                 Allocator::SpanheapTiny | Allocator::Spanheap => {
@@ -350,7 +357,7 @@ fn bench_one_thread(c: &mut Criterion) {
                     let req = request(a, size);
                     g.bench_function(id, |b| {
                         b.iter(|| {
-                            spanheap_batch::<true>(&mut cache, req, n);
+                            spanheap_batch::<ZERO>(&mut cache, req, n);
                             spanheap_collect(&heap, &mut cache);
                         })
                     });
@@ -358,19 +365,30 @@ fn bench_one_thread(c: &mut Criterion) {
                 Allocator::System => {
                     let mut v = Vec::with_capacity(n);
                     g.bench_function(id, |b| {
-                        b.iter(|| global_batch::<_, true>(&System, layout_of(size), &mut v, n))
+                        b.iter(|| global_batch::<_, ZERO>(&System, layout_of(size), &mut v, n))
                     });
                 }
                 Allocator::Mimalloc => {
                     let mut v = Vec::with_capacity(n);
                     g.bench_function(id, |b| {
-                        b.iter(|| global_batch::<_, true>(&MiMalloc, layout_of(size), &mut v, n))
+                        b.iter(|| global_batch::<_, ZERO>(&MiMalloc, layout_of(size), &mut v, n))
                     });
                 }
             }
         }
     }
     g.finish();
+}
+
+fn bench_one_thread(c: &mut Criterion) {
+    bench_single::<true>(c, "alloc", allocators);
+}
+
+/// One thread, without zeroing: `alloc_uninit` against `GlobalAlloc::alloc`.
+fn bench_uninit(c: &mut Criterion) {
+    bench_single::<false>(c, "alloc-uninit", |_| {
+        vec![Allocator::Spanheap, Allocator::System, Allocator::Mimalloc]
+    });
 }
 
 fn bench_two_threads_all(c: &mut Criterion) {
@@ -404,44 +422,6 @@ fn bench_two_threads_all(c: &mut Criterion) {
                         global_worker(&MiMalloc, size, n),
                     ];
                     bench_two_threads(&mut g, id, w);
-                }
-            }
-        }
-    }
-    g.finish();
-}
-
-/// One thread, without zeroing: `alloc_uninit` against `GlobalAlloc::alloc`.
-fn bench_uninit(c: &mut Criterion) {
-    let mut g = c.benchmark_group("alloc-uninit");
-    for size in SIZES {
-        let n = batch_len(size);
-        g.throughput(Throughput::Elements(n as u64));
-        for a in [Allocator::Spanheap, Allocator::System, Allocator::Mimalloc] {
-            let id = BenchmarkId::new(format!("1t/{size}B"), a.name());
-            match a {
-                Allocator::SpanheapTiny | Allocator::Spanheap => {
-                    let heap = new_heap();
-                    let mut cache = MCache::new(heap.clone());
-                    let req = request(a, size);
-                    g.bench_function(id, |b| {
-                        b.iter(|| {
-                            spanheap_batch::<false>(&mut cache, req, n);
-                            spanheap_collect(&heap, &mut cache);
-                        })
-                    });
-                }
-                Allocator::System => {
-                    let mut v = Vec::with_capacity(n);
-                    g.bench_function(id, |b| {
-                        b.iter(|| global_batch::<_, false>(&System, layout_of(size), &mut v, n))
-                    });
-                }
-                Allocator::Mimalloc => {
-                    let mut v = Vec::with_capacity(n);
-                    g.bench_function(id, |b| {
-                        b.iter(|| global_batch::<_, false>(&MiMalloc, layout_of(size), &mut v, n))
-                    });
                 }
             }
         }

@@ -5,19 +5,12 @@
 
 mod common;
 
-use common::collect;
+use common::{collect, touch};
 use spanheap_heap::sync::Arc;
 use spanheap_heap::{AllocRequest, HeapConfig, MCache, MHeap, os};
 
 const OBJ: usize = 4 << 20;
 const N: usize = 64; // 256 MiB
-
-fn touch(p: *mut u8, n: usize) {
-    for off in (0..n).step_by(4096) {
-        // SAFETY: callers pass memory they own of n bytes.
-        unsafe { p.add(off).write(1) };
-    }
-}
 
 #[test]
 fn freed_heap_is_released_and_rss_drops() {

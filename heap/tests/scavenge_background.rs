@@ -3,19 +3,12 @@
 
 mod common;
 
-use common::collect;
+use common::{collect, touch};
 use spanheap_heap::sync::Arc;
 use spanheap_heap::{AllocRequest, BackgroundScavenger, HeapConfig, MCache, MHeap, os};
 use std::time::{Duration, Instant};
 
 const OBJ: usize = 4 << 20;
-
-fn touch(p: *mut u8, n: usize) {
-    for off in (0..n).step_by(4096) {
-        // SAFETY: callers pass memory they own of n bytes.
-        unsafe { p.add(off).write(1) };
-    }
-}
 
 #[test]
 fn background_scavenger_releases_down_to_its_goal() {

@@ -59,3 +59,11 @@ pub fn check(p: *const u8, n: usize, seed: u64) -> bool {
         unsafe { *p.add(i) == (seed.wrapping_mul(31).wrapping_add(i as u64) % 251) as u8 }
     })
 }
+
+/// Writes one byte per 4 KiB page of `n` bytes at `p`, making them resident.
+pub fn touch(p: *mut u8, n: usize) {
+    for off in (0..n).step_by(4096) {
+        // SAFETY: callers pass memory they own of n bytes.
+        unsafe { p.add(off).write(1) };
+    }
+}
