@@ -259,3 +259,43 @@ impl MCentral {
         heap.alloc_span(npages, self.spanclass)
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::{HeapConfig, MCache, SpanClass};
+
+    #[test]
+    fn span_sets_swap_roles_with_sweepgen_parity() {
+        let c = MCentral::new(SpanClass::new(5, false));
+        for sg in [0u32, 2, 4, 6] {
+            let same = std::ptr::eq(c.partial_swept(sg), c.partial_unswept(sg + 2));
+            assert!(
+                same,
+                "sg={sg}: this cycle's swept set is next cycle's unswept set"
+            );
+            assert!(std::ptr::eq(c.full_swept(sg), c.full_unswept(sg + 2)));
+            assert!(!std::ptr::eq(c.partial_swept(sg), c.partial_unswept(sg)));
+        }
+    }
+
+    #[test]
+    fn uncached_spans_land_in_the_right_set() {
+        let heap = crate::sync::Arc::new(crate::MHeap::new(HeapConfig::default()).unwrap());
+        let mut m = MCache::new(heap.clone());
+        let spc = SpanClass::new(crate::sizeclasses::size_to_class(1024), false);
+        // One object: the span goes back partial; fill one: it goes back full.
+        m.alloc(crate::AllocRequest::scan(1024)).unwrap();
+        m.release_all();
+        let sg = heap.sweepgen();
+        assert_eq!(heap.central(spc).partial_swept(sg).len(), 1);
+        for _ in 0..crate::sizeclasses::class_nobjs(spc.sizeclass()) - 1 {
+            m.alloc(crate::AllocRequest::scan(1024)).unwrap();
+        }
+        m.release_all();
+        assert_eq!(heap.central(spc).partial_swept(sg).len(), 0);
+        assert_eq!(heap.central(spc).full_swept(sg).len(), 1);
+        assert_eq!(heap.central(spc).span_count(), 1);
+        heap.verify().unwrap();
+    }
+}

@@ -733,10 +733,12 @@ impl MSpan {
                 }
             }
         }
-        debug_assert_eq!(
+        // Go's "sweep increased allocation count": one compare per span, and
+        // a mismatch means the allocation state is corrupt, so always check.
+        assert_eq!(
             nalloc + nfreed,
             count_before,
-            "sweep: allocCount disagrees with the bitmaps in {:?}",
+            "spanheap: sweep: allocCount disagrees with the bitmaps in {:?}",
             SpanRef(NonNull::from(self))
         );
         // Swap: the mark bits become the alloc bits; fresh zeroed mark bits.

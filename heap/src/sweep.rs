@@ -96,8 +96,6 @@ pub(crate) struct SweepState {
     /// Spans that were in an mcache when the current sweep began and have
     /// not been returned since. Sweeping is incomplete while this is > 0.
     stale_cached: AtomicUsize,
-    /// Pages swept this cycle (stats / pacing).
-    pub(crate) pages_swept: AtomicUsize,
 }
 
 impl SweepState {
@@ -106,7 +104,6 @@ impl SweepState {
             active: ActiveSweep::new(),
             central_index: AtomicU32::new(SWEEP_CLASSES),
             stale_cached: AtomicUsize::new(0),
-            pages_swept: AtomicUsize::new(0),
         }
     }
 
@@ -175,7 +172,6 @@ impl MHeap {
         if let Some(a) = self.arenas.arena_of(base) {
             a.clear_page_marked((base - a.base) >> crate::sizeclasses::PAGE_SHIFT);
         }
-        self.sweep.pages_swept.fetch_add(npages, Ordering::Relaxed);
         self.stats.record_sweep(spc, counts.nfreed, s.elemsize());
         let central = self.central(spc);
         if spc.sizeclass() != 0 {
@@ -328,11 +324,34 @@ impl MHeap {
         self.sweep
             .stale_cached
             .store(self.stats.cached_spans(), Ordering::Relaxed);
-        self.sweep.pages_swept.store(0, Ordering::Relaxed);
         self.sweep.central_index.store(0, Ordering::Relaxed);
         self.sweep.active.reset();
         self.set_sweepgen(sg);
         drop(l);
         Ok(())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_sweep_states() {
+        let a = ActiveSweep::new();
+        // A new heap has nothing to sweep.
+        assert!(a.is_done());
+        assert!(!a.begin());
+        a.reset();
+        assert!(!a.is_done(), "a reset sweep is not done");
+        assert!(a.begin());
+        assert!(a.begin());
+        assert!(a.mark_drained(), "first drainer wins");
+        assert!(!a.mark_drained());
+        assert!(!a.begin(), "no new sweepers once drained");
+        a.end();
+        assert!(!a.is_done(), "one sweeper still active");
+        a.end();
+        assert!(a.is_done());
     }
 }
