@@ -84,7 +84,7 @@ pub use error::{AllocError, ConfigError};
 pub use mcache::{AllocRequest, MCache, TINY_SPAN_CLASS};
 pub use mcentral::MCentral;
 pub use mheap::{CHUNK_BYTES, DEFAULT_ARENA_SIZE, FreeHook, HeapConfig, MHeap, ObjectRef};
-pub use mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanRef, SpanState, SweepCounts};
+pub use mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanState, SweepCounts};
 pub use scavenger::BackgroundScavenger;
 pub use stats::{ClassStats, MemStats};
 pub use sweep::SweepError;

@@ -29,7 +29,7 @@
 
 use crate::error::AllocError;
 use crate::mheap::{ALLOC_BLACK, MHeap};
-use crate::mspan::{NUM_SPAN_CLASSES, SpanClass, SpanRef};
+use crate::mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanRef};
 use crate::sizeclasses::{
     MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS, class_size, size_to_class,
 };
@@ -273,6 +273,7 @@ impl MCache {
 
     #[inline]
     fn mark_new_object(&self, span: SpanRef, addr: usize) {
+        let span = span.get(&self.heap);
         let i = span.object_index(addr);
         if !span.mark(i) {
             self.heap.set_span_page_marked(span);
@@ -445,9 +446,9 @@ impl MCache {
     }
 
     /// The span currently cached for `spc`, if any (tests, verifier).
-    pub fn cached_span(&self, spc: SpanClass) -> Option<SpanRef> {
+    pub fn cached_span(&self, spc: SpanClass) -> Option<&MSpan> {
         let s = self.alloc[spc.index()];
-        (s != self.empty()).then_some(s)
+        (s != self.empty()).then(|| s.get(&self.heap))
     }
 }
 

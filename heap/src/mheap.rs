@@ -161,11 +161,20 @@ unsafe impl Send for MHeap {}
 // SAFETY: as above.
 unsafe impl Sync for MHeap {}
 
-/// An object found by [`MHeap::find_object`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ObjectRef {
+/// An object found by [`MHeap::find_object`]; borrows the heap, so the span
+/// reference cannot outlive it:
+///
+/// ```compile_fail
+/// use spanheap_heap::{HeapConfig, MHeap, MSpan};
+/// let span: Option<&MSpan> = {
+///     let heap = MHeap::new(HeapConfig::default()).unwrap();
+///     heap.find_object(0x1000).map(|o| o.span)
+/// }; // error: `heap` does not live long enough
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectRef<'h> {
     /// The span holding the object.
-    pub span: SpanRef,
+    pub span: &'h MSpan,
     /// Object index within the span.
     pub index: usize,
     /// First byte of the object.
@@ -298,15 +307,15 @@ impl MHeap {
 
     /// The in-use span containing `addr`, if any (Go's `spanOfHeap`).
     #[inline]
-    pub fn span_of(&self, addr: usize) -> Option<SpanRef> {
-        self.arenas.span_of(addr)
+    pub fn span_of(&self, addr: usize) -> Option<&MSpan> {
+        self.arenas.span_of(addr).map(|s| s.get(self))
     }
 
     /// The object containing `addr` — interior pointers included — if
     /// `addr` lies inside an in-use span and below its last object's end
     /// (Go's `findObject`). Does not check that the slot is allocated.
     #[inline]
-    pub fn find_object(&self, addr: usize) -> Option<ObjectRef> {
+    pub fn find_object(&self, addr: usize) -> Option<ObjectRef<'_>> {
         let span = self.span_of(addr)?;
         let index = span.object_index(addr);
         if index >= span.nelems() {
@@ -333,7 +342,7 @@ impl MHeap {
         Some(was)
     }
 
-    pub(crate) fn set_span_page_marked(&self, s: SpanRef) {
+    pub(crate) fn set_span_page_marked(&self, s: &MSpan) {
         let base = s.base();
         if let Some(a) = self.arenas.arena_of(base) {
             a.set_page_marked((base - a.base) >> PAGE_SHIFT);
@@ -342,7 +351,7 @@ impl MHeap {
 
     /// Whether the span starting at `base` has a marked object, per the
     /// page-mark bitmap (Go's `pageMarks`).
-    pub fn span_page_marked(&self, s: SpanRef) -> bool {
+    pub fn span_page_marked(&self, s: &MSpan) -> bool {
         let base = s.base();
         self.arenas
             .arena_of(base)
@@ -629,11 +638,11 @@ impl MHeap {
 
     /// Calls `f` for every in-use span. Spans being allocated or freed
     /// concurrently may or may not be seen.
-    pub fn for_each_span(&self, mut f: impl FnMut(SpanRef)) {
+    pub fn for_each_span(&self, mut f: impl FnMut(&MSpan)) {
         let spans = self.lock.lock().allspans.clone();
         for s in spans {
             if s.state() == SpanState::InUse {
-                f(s);
+                f(s.get(self));
             }
         }
     }

@@ -157,10 +157,24 @@ unsafe impl Sync for MSpan {}
 // SAFETY: as above; nothing in MSpan is tied to a thread.
 unsafe impl Send for MSpan {}
 
-/// A handle to a span. Copy; valid while its heap lives (spans live in the
-/// heap's fixalloc and are never freed before the heap).
+/// A crate-internal handle to a span. Copy; valid while its heap lives
+/// (spans live in the heap's fixalloc and are never freed before the heap).
+/// Never handed out by the public API, which lends `&MSpan` tied to a
+/// borrow of the heap instead, so safe code cannot keep a span past its
+/// heap.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SpanRef(pub(crate) NonNull<MSpan>);
+pub(crate) struct SpanRef(pub(crate) NonNull<MSpan>);
+
+impl SpanRef {
+    /// The span, borrowed for as long as `heap` is.
+    #[inline(always)]
+    pub(crate) fn get(self, _heap: &crate::MHeap) -> &MSpan {
+        // SAFETY: every SpanRef comes from the heap it is used with, whose
+        // fixalloc keeps the struct allocated until the heap is dropped;
+        // the returned borrow cannot outlive `heap`.
+        unsafe { self.0.as_ref() }
+    }
+}
 
 // SAFETY: a SpanRef is an address of a Sync MSpan owned by the heap.
 unsafe impl Send for SpanRef {}
@@ -172,9 +186,10 @@ impl std::ops::Deref for SpanRef {
     #[inline(always)]
     fn deref(&self) -> &MSpan {
         // SAFETY: spans are allocated from the heap's FixAlloc and never
-        // deallocated while the heap lives; every SpanRef is obtained from
-        // a live heap and used only while that heap lives (the heap's API
-        // does not let a SpanRef outlive `&MHeap`/`Arc<MHeap>` borrowers).
+        // deallocated while the heap lives. SpanRef is crate-private, and
+        // every crate-internal holder (mcaches, span sets, the page map,
+        // allspans) is owned by or holds an Arc to the span's heap, so the
+        // heap is alive whenever a SpanRef is dereferenced.
         unsafe { self.0.as_ref() }
     }
 }
@@ -190,6 +205,12 @@ impl fmt::Debug for SpanRef {
             self.state(),
             self.sweepgen()
         )
+    }
+}
+
+impl fmt::Debug for MSpan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&SpanRef(NonNull::from(self)), f)
     }
 }
 
