@@ -173,31 +173,22 @@ impl MHeap {
             a.clear_page_marked((base - a.base) >> crate::sizeclasses::PAGE_SHIFT);
         }
         self.stats.record_sweep(spc, counts.nfreed, s.elemsize());
+        // The release point of the sweep: whoever next sees `sg` (a popper,
+        // an mcache) sees the swept bitmaps and counts.
+        s.store_sweepgen(sg);
+        if preserve {
+            return 0;
+        }
+        if counts.nalloc == 0 {
+            // Nothing survived (for a large span: its object died).
+            self.free_span(s);
+            return npages;
+        }
         let central = self.central(spc);
-        if spc.sizeclass() != 0 {
-            if preserve {
-                s.store_sweepgen(sg);
-            } else if counts.nalloc == 0 {
-                s.store_sweepgen(sg);
-                self.free_span(s);
-                return npages;
-            } else {
-                s.store_sweepgen(sg);
-                if counts.nalloc == s.nelems() {
-                    central.full_swept(sg).push(s);
-                } else {
-                    central.partial_swept(sg).push(s);
-                }
-            }
-        } else if !preserve {
-            s.store_sweepgen(sg);
-            if counts.nfreed != 0 {
-                self.free_span(s);
-                return npages;
-            }
-            central.full_swept(sg).push(s);
+        if counts.nalloc < s.nelems() {
+            central.partial_swept(sg).push(s);
         } else {
-            s.store_sweepgen(sg);
+            central.full_swept(sg).push(s);
         }
         0
     }
