@@ -338,6 +338,10 @@ impl MCache {
         // what was not used (Go does the same, issue 53738).
         heap.add_heap_live((nfree * s.elemsize()) as i64);
         self.alloc[spc.index()] = s;
+        #[cfg(feature = "expensive-checks")]
+        if let Err(e) = self.verify() {
+            panic!("spanheap expensive-checks: mcache invalid after refill: {e}");
+        }
         Ok(())
     }
 

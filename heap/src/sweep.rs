@@ -286,6 +286,10 @@ impl MHeap {
         if stale > 0 {
             return Err(SweepError::UnflushedCaches { spans: stale });
         }
+        #[cfg(feature = "expensive-checks")]
+        if let Err(e) = self.verify() {
+            panic!("spanheap expensive-checks: heap invalid after finish_sweep: {e}");
+        }
         Ok(())
     }
 
