@@ -55,19 +55,28 @@ pub struct AllocRequest {
 }
 
 impl AllocRequest {
-    /// `size` bytes aligned to 8, scan.
+    /// The default alignment for `size` bytes: the largest power of two
+    /// that divides `size`, capped at 8. A Rust type's size is a multiple
+    /// of its alignment, so this is at least the alignment of any type of
+    /// that size — and it lets small noscan requests use the tiny allocator
+    /// the way Go aligns tiny objects by their size.
+    pub const fn natural_align(size: usize) -> usize {
+        let tz = size.trailing_zeros();
+        1 << if tz < 3 { tz } else { 3 }
+    }
+    /// `size` bytes with [`AllocRequest::natural_align`], scan.
     pub const fn scan(size: usize) -> Self {
         AllocRequest {
             size,
-            align: 8,
+            align: Self::natural_align(size),
             noscan: false,
         }
     }
-    /// `size` bytes aligned to 8, noscan.
+    /// `size` bytes with [`AllocRequest::natural_align`], noscan.
     pub const fn noscan(size: usize) -> Self {
         AllocRequest {
             size,
-            align: 8,
+            align: Self::natural_align(size),
             noscan: true,
         }
     }

@@ -485,3 +485,22 @@ fn max_object_size_applies_to_small_requests_too() {
         })
     );
 }
+
+#[test]
+fn default_alignment_follows_the_size() {
+    assert_eq!(AllocRequest::noscan(5).align, 1);
+    assert_eq!(AllocRequest::noscan(6).align, 2);
+    assert_eq!(AllocRequest::noscan(12).align, 4);
+    assert_eq!(AllocRequest::scan(24).align, 8);
+    assert_eq!(AllocRequest::scan(4096).align, 8);
+    // So odd-sized small noscan requests share tiny blocks.
+    let h = heap();
+    let mut c = MCache::new(h.clone());
+    let a = c.alloc(AllocRequest::noscan(5)).unwrap().as_ptr() as usize;
+    let b = c.alloc(AllocRequest::noscan(7)).unwrap().as_ptr() as usize;
+    assert_eq!(
+        h.find_object(a).unwrap().base,
+        h.find_object(b).unwrap().base
+    );
+    assert_eq!(b, a + 5);
+}
