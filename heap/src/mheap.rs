@@ -123,8 +123,19 @@ pub(crate) struct HeapLocked {
     pub(crate) mapped: usize,
 }
 
+/// Aligns (and so pads) `T` to 128 bytes — two cache lines, covering the
+/// adjacent-line prefetcher — so that hot written fields do not share lines
+/// with read-mostly ones (crossbeam's `CachePadded`).
 #[repr(align(128))]
 pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 /// The page heap. Shared by all mutators (`Arc<MHeap>`).
 pub struct MHeap {
@@ -139,11 +150,16 @@ pub struct MHeap {
     pub(crate) arenas: ArenaIndex,
     central: Box<[CachePadded<MCentral>]>,
     pub(crate) gcbits: GcBitsArenas,
-    pub(crate) sweep: SweepState,
+    /// Written by every sweeper (`ActiveSweep`): on its own cache lines so
+    /// it does not slow readers of the read-mostly fields above.
+    pub(crate) sweep: CachePadded<SweepState>,
     pub(crate) stats: HeapStats,
     /// Bytes of allocations since the last `reset_heap_live`, counting whole
     /// cached spans as allocated (Go's `heapLive`).
-    pub(crate) heap_live: AtomicU64,
+    /// Written at every span refill by every mcache: on its own cache lines
+    /// (false sharing with `sweepgen`, read on every refill, cost more than
+    /// the add itself in the 2-thread benchmark).
+    pub(crate) heap_live: CachePadded<AtomicU64>,
     /// `heap_live` level at which mcaches report that a collection is due.
     pub(crate) gc_trigger: AtomicU64,
     /// The mcaches' empty-span sentinel (Go's `emptymspan`).
@@ -216,9 +232,9 @@ impl MHeap {
             }),
             central,
             gcbits: GcBitsArenas::new(),
-            sweep: SweepState::new(),
+            sweep: CachePadded(SweepState::new()),
             stats: HeapStats::new(),
-            heap_live: AtomicU64::new(0),
+            heap_live: CachePadded(AtomicU64::new(0)),
             gc_trigger: AtomicU64::new(u64::MAX),
             empty_span: Box::new(MSpan::new_empty_sentinel()),
             free_hook: hook,
@@ -272,13 +288,13 @@ impl MHeap {
     /// Bytes allocated since the last [`MHeap::reset_heap_live`] (Go's
     /// `heapLive`: whole cached spans count as allocated).
     pub fn heap_live(&self) -> u64 {
-        self.heap_live.load(Ordering::Relaxed)
+        self.heap_live.0.load(Ordering::Relaxed)
     }
 
     /// Sets `heap_live` (the collector sets it to the marked bytes at the
     /// end of marking).
     pub fn reset_heap_live(&self, bytes: u64) {
-        self.heap_live.store(bytes, Ordering::Relaxed);
+        self.heap_live.0.store(bytes, Ordering::Relaxed);
     }
 
     /// Sets the `heap_live` level at which allocation slow paths report
@@ -289,16 +305,17 @@ impl MHeap {
 
     pub(crate) fn add_heap_live(&self, delta: i64) {
         if delta >= 0 {
-            self.heap_live.fetch_add(delta as u64, Ordering::Relaxed);
+            self.heap_live.0.fetch_add(delta as u64, Ordering::Relaxed);
         } else {
             self.heap_live
+                .0
                 .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
         }
     }
 
     /// Whether `heap_live` has reached the trigger.
     pub(crate) fn trigger_reached(&self) -> bool {
-        self.heap_live.load(Ordering::Relaxed) >= self.gc_trigger.load(Ordering::Relaxed)
+        self.heap_live.0.load(Ordering::Relaxed) >= self.gc_trigger.load(Ordering::Relaxed)
     }
 
     // ---------------------------------------------------------------
