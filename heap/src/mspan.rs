@@ -412,7 +412,11 @@ impl MSpan {
     }
 
     /// Sets the mark bit of object `i`; returns whether it was already set.
-    /// Requires `i < nelems()` and the span InUse.
+    /// Requires the span InUse (see `MHeap::mark_object` for the
+    /// address-based form, which also sets the page-mark bit).
+    ///
+    /// # Panics
+    /// If `i >= nelems()`.
     #[inline(always)]
     pub fn mark(&self, i: usize) -> bool {
         assert!(i < self.nelems(), "mark index out of range");
@@ -422,6 +426,9 @@ impl MSpan {
     }
 
     /// Whether object `i` is marked.
+    ///
+    /// # Panics
+    /// If `i >= nelems()`.
     #[inline(always)]
     pub fn is_marked(&self, i: usize) -> bool {
         assert!(i < self.nelems(), "mark index out of range");
