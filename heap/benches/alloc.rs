@@ -128,10 +128,11 @@ fn spanheap_batch<const ZERO: bool>(cache: &mut MCache, req: AllocRequest, n: us
 fn spanheap_collect(heap: &MHeap, cache: &mut MCache) {
     heap.finish_sweep().expect("the only cache was flushed");
     // Marking: nothing is live.
-    // SAFETY: (1) this benchmark is single-threaded here: no other thread
-    // uses this heap or any MCache on it (criterion runs benchmarks on the
-    // calling thread, and this heap is private to this benchmark); (2) no
-    // mark bit is ever set in this benchmark.
+    // (1) this benchmark is single-threaded here: no other thread uses this
+    // heap or any MCache on it (criterion runs benchmarks on the calling
+    // thread, and this heap is private to this benchmark); (2) no mark bit
+    // is ever set in this benchmark.
+    // SAFETY: begin_sweep's obligations 1 and 2 hold, as just argued.
     unsafe { heap.begin_sweep() }.expect("previous sweep finished");
     cache.release_all();
 }
@@ -276,12 +277,13 @@ fn spanheap_worker<'a>(
             if leader {
                 heap.finish_sweep().expect("every cache was flushed");
                 // Marking: nothing is live.
-                // SAFETY: (1) the other worker is blocked in the `gc.wait()`
-                // below until this returns, and has not touched the heap
-                // since the barrier above; this thread is not in an MCache
-                // method; the benchmark's main thread never touches the heap;
-                // the barriers give the happens-before edges both ways.
-                // (2) No mark bit is ever set in this benchmark.
+                // (1) the other worker is blocked in the `gc.wait()` below
+                // until this returns, and has not touched the heap since the
+                // barrier above; this thread is not in an MCache method; the
+                // benchmark's main thread never touches the heap; the
+                // barriers give the happens-before edges both ways. (2) No
+                // mark bit is ever set in this benchmark.
+                // SAFETY: begin_sweep's obligations 1 and 2 hold, as argued.
                 unsafe { heap.begin_sweep() }.expect("previous sweep finished");
             }
             gc.wait();

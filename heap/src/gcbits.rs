@@ -107,10 +107,10 @@ impl GcBitsArenas {
         if head.is_null() {
             return None;
         }
-        // SAFETY: a non-null head points to a boxed arena in `next`
-        // (published with Release under the lock); it is neither moved out
-        // of `next` nor freed except by `next_epoch`, which requires that no
-        // other heap method runs concurrently.
+        // A non-null head points to a boxed arena in `next` (published with
+        // Release under the lock), moved out of `next` only by `next_epoch`.
+        // SAFETY: so it is live: `next_epoch` requires that no other heap
+        // method runs concurrently with it.
         unsafe { &*head }.bump(words)
     }
 
