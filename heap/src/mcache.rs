@@ -217,7 +217,7 @@ impl MCache {
             if zero && unsafe { span.needzero() } {
                 // SAFETY: `addr` is a free slot of `elemsize` bytes in
                 // committed memory that this call now exclusively owns.
-                unsafe { std::ptr::write_bytes(addr as *mut u8, 0, span.elemsize()) };
+                unsafe { zero_slot(addr as *mut u8, span.elemsize()) };
             }
             if self.alloc_state & ALLOC_BLACK != 0 {
                 self.mark_new_object(span, addr);
@@ -462,6 +462,31 @@ impl MCache {
     pub fn cached_span(&self, spc: SpanClass) -> Option<&MSpan> {
         let s = self.alloc[spc.index()];
         (s != self.empty()).then(|| s.get(&self.heap))
+    }
+}
+
+/// Zeroes a slot of `n` bytes (a multiple of 8). Slots up to 64 bytes are
+/// cleared with fixed-size stores inlined here; a `write_bytes` with a
+/// run-time length would be a call into libc's `memset` for every small
+/// object (14 % of the 64-byte benchmark's profile).
+///
+/// # Safety
+/// 1. `p` is valid for writes of `n` bytes and 8-aligned.
+#[inline(always)]
+unsafe fn zero_slot(p: *mut u8, n: usize) {
+    debug_assert!(n.is_multiple_of(8) && (p as usize).is_multiple_of(8));
+    // Each arm writes exactly `n` bytes at the 8-aligned `p`.
+    // SAFETY: obligation 1, for every arm.
+    unsafe {
+        match n {
+            8 => p.cast::<[u64; 1]>().write([0; 1]),
+            16 => p.cast::<[u64; 2]>().write([0; 2]),
+            24 => p.cast::<[u64; 3]>().write([0; 3]),
+            32 => p.cast::<[u64; 4]>().write([0; 4]),
+            48 => p.cast::<[u64; 6]>().write([0; 6]),
+            64 => p.cast::<[u64; 8]>().write([0; 8]),
+            _ => std::ptr::write_bytes(p, 0, n),
+        }
     }
 }
 
