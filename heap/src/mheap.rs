@@ -664,11 +664,6 @@ impl MHeap {
         }
     }
 
-    /// Allocated bytes of mapped memory (`mapped`), for tests.
-    pub fn mapped_bytes(&self) -> usize {
-        self.lock.lock().mapped
-    }
-
     /// Checks the heap's structural invariants: page allocator summaries,
     /// page accounting (`mapped == in_use + free`), the page map and
     /// `pageInUse` bit of every in-use span, and — for every span in a
