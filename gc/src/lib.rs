@@ -1,11 +1,39 @@
-//! `spanheap-gc`: the collector of spanheap — **not implemented yet**.
+//! `spanheap-gc`: the collector of spanheap, built on the allocator in
+//! `spanheap-heap` the way Go's `mgc*.go` files are built on `malloc.go`
+//! and `mheap.go`.
 //!
-//! This crate will hold the concurrent, parallel mark-sweep collector
-//! (tri-color marking into `gcmarkBits`, the write barrier, mark workers,
-//! assists, background sweeping, the pacer), built on the allocator in
-//! `spanheap-heap`. Today it only re-exports that allocator so that the
-//! workspace layout is in place; nothing here collects garbage.
+//! This crate is untyped: objects are addresses plus a [`TypeInfo`] header
+//! (see [`object`]). The safe, typed API (`Gc<T>`, `Trace`, roots) is the
+//! `spanheap` crate. What is here:
+//!
+//! | module | role | Go |
+//! |---|---|---|
+//! | [`object`] | object header, type descriptor, drop on free | `mbitmap.go` (malloc header), `mfinal.go` |
+//! | [`tracer`] | greying, grey list, drain, checkmark | `mgcmark.go`, `mgcwork.go`, `checkmark.go` |
+//! | [`slots`] | root and weak-reference tables | `mheap.go` specials (`specialWeakHandle`) |
+//! | [`collector`] | safepoints, stop-the-world cycle, sweeper, teardown | `mgc.go`, `mgcsweep.go` (`bgsweep`) |
+//! | [`pacer`] | GOGC heap goal, soft memory limit | `mgcpacer.go` |
+//! | [`stats`] | `MemStats` GC fields, the gctrace line | `mstats.go`, `mgc.go` |
+//!
+//! In this version marking stops the world (every mutator outside its
+//! scopes); the write barrier is placed in the typed layer and is a no-op
+//! while no concurrent mark runs. Sweeping is concurrent: lazy in
+//! allocation, and on a background thread.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod collector;
+pub mod object;
+pub mod pacer;
+pub mod slots;
+pub mod stats;
+pub mod tracer;
+
+pub use collector::{BuildError, Collector, GcConfig, MutatorCore};
+pub use object::{HEADER_SIZE, TypeInfo};
+pub use pacer::PacerConfig;
+pub use slots::{Slot, SlotTable};
 pub use spanheap_heap as heap;
+pub use spanheap_heap::sync;
+pub use stats::{CycleTrace, GcStats};
+pub use tracer::Tracer;

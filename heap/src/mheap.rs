@@ -359,6 +359,17 @@ impl MHeap {
         Some(was)
     }
 
+    /// Marks an object already found with [`MHeap::find_object`] (saves the
+    /// collector a second lookup). Returns true if it was already marked.
+    #[inline]
+    pub fn mark_found(&self, o: &ObjectRef<'_>) -> bool {
+        let was = o.span.mark(o.index);
+        if !was {
+            self.set_span_page_marked(o.span);
+        }
+        was
+    }
+
     pub(crate) fn set_span_page_marked(&self, s: &MSpan) {
         let base = s.base();
         if let Some(a) = self.arenas.arena_of(base) {
@@ -660,6 +671,31 @@ impl MHeap {
         for s in spans {
             if s.state() == SpanState::InUse {
                 f(s.get(self));
+            }
+        }
+    }
+
+    /// Calls `f(base, span)` for every allocated object of every in-use
+    /// span (the collector's teardown uses it to drop the survivors).
+    ///
+    /// # Safety
+    /// 1. No other thread uses the heap until this returns, and no mcache
+    ///    holds a span (every cache was flushed with `release_all`), so the
+    ///    caller owns every span in the sense of the ownership protocol.
+    /// 2. Sweeping has finished ([`MHeap::finish_sweep`] returned `Ok`), so
+    ///    `allocBits` is exact.
+    pub unsafe fn for_each_allocated(&self, mut f: impl FnMut(usize, &MSpan)) {
+        let spans = self.lock.lock().allspans.clone();
+        for s in spans {
+            if s.state() != SpanState::InUse {
+                continue;
+            }
+            let s = s.get(self);
+            for i in 0..s.nelems() {
+                // SAFETY: obligation 1 makes us the span's owner; i < nelems.
+                if unsafe { s.is_allocated(i) } {
+                    f(s.object_addr(i), s);
+                }
             }
         }
     }

@@ -37,11 +37,17 @@ pub const LOOM: bool = cfg!(loom);
 mod imp {
     pub use std::sync::Arc;
 
+    /// A `Copy` value read and written atomically: lock-free for sizes a
+    /// native atomic covers, a striped seqlock otherwise
+    /// (`crossbeam_utils::atomic::AtomicCell`). `GcCell` stores its value
+    /// in one, so the collector may read it while a mutator writes.
+    pub use crossbeam_utils::atomic::AtomicCell;
+
     /// Atomic integer and pointer types, and fences.
     pub mod atomic {
         pub use std::sync::atomic::{
-            AtomicBool, AtomicPtr, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
-            Ordering, fence,
+            AtomicBool, AtomicIsize, AtomicPtr, AtomicU8, AtomicU16, AtomicU32, AtomicU64,
+            AtomicUsize, Ordering, fence,
         };
     }
 
@@ -129,11 +135,35 @@ mod imp {
     pub use loom::cell::UnsafeCell;
     pub use loom::sync::Arc;
 
+    /// loom's model of `AtomicCell`: a mutex around the value, so every
+    /// load and store is a point where loom can switch threads.
+    #[derive(Debug)]
+    pub struct AtomicCell<T>(loom::sync::Mutex<T>);
+
+    impl<T: Copy> AtomicCell<T> {
+        /// A new cell.
+        pub fn new(v: T) -> Self {
+            AtomicCell(loom::sync::Mutex::new(v))
+        }
+        /// Reads the value.
+        pub fn load(&self) -> T {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        /// Writes the value.
+        pub fn store(&self, v: T) {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+        }
+        /// Writes the value and returns the old one.
+        pub fn swap(&self, v: T) -> T {
+            std::mem::replace(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()), v)
+        }
+    }
+
     /// Atomic integer and pointer types, and fences (loom's).
     pub mod atomic {
         pub use loom::sync::atomic::{
-            AtomicBool, AtomicPtr, AtomicU8, AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
-            Ordering, fence,
+            AtomicBool, AtomicIsize, AtomicPtr, AtomicU8, AtomicU16, AtomicU32, AtomicU64,
+            AtomicUsize, Ordering, fence,
         };
     }
 

@@ -1,0 +1,116 @@
+//! The pacer: when the next cycle starts (Go's `mgcpacer.go`, reduced to
+//! what a stop-the-world mark needs; mark assists and the trigger ahead of
+//! the goal arrive with concurrent marking).
+//!
+//! - **GOGC**: `goal = marked × (1 + gc_percent/100)`, at least
+//!   `min_heap × gc_percent/100` (Go's `heapMinimum`, 4 MiB at GOGC=100),
+//!   so tiny heaps are not collected constantly.
+//! - **Soft memory limit** (Go's `GOMEMLIMIT`, `memoryLimitHeapGoal`): the
+//!   goal is lowered so that heap objects plus the memory the heap keeps
+//!   for other purposes (free-but-resident pages, span and bitmap
+//!   metadata) stay under the limit. A limit below the live heap cannot be
+//!   met; the goal then stays `marked + max(marked/16, 1 MiB)` above the
+//!   live heap, so the collector runs often but never back to back on every
+//!   allocation (Go bounds this case with its 50 % GC CPU limiter).
+//! - `gc_percent = None` (GOGC=off) disables the proportional goal; with a
+//!   memory limit, the limit alone triggers collections.
+//!
+//! Invariant: the goal is always above `marked`.
+
+/// The pacer's inputs that the user sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacerConfig {
+    /// GOGC: percent of the marked heap that may be allocated before the
+    /// next cycle. `None` = off.
+    pub gc_percent: Option<u32>,
+    /// Soft limit on the memory the heap uses, in bytes (GOMEMLIMIT).
+    pub memory_limit: Option<u64>,
+    /// Go's `heapMinimum` at GOGC=100.
+    pub min_heap: u64,
+}
+
+impl Default for PacerConfig {
+    fn default() -> Self {
+        PacerConfig {
+            gc_percent: Some(100),
+            memory_limit: None,
+            min_heap: 4 << 20,
+        }
+    }
+}
+
+/// The memory the heap holds besides live objects, as the limit sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overhead {
+    /// Free pages still resident (`heap_idle - heap_released`).
+    pub idle_resident: u64,
+    /// Span structures and mark/alloc bitmaps.
+    pub metadata: u64,
+}
+
+/// The heap goal after a cycle that marked `marked` bytes.
+pub fn heap_goal(cfg: &PacerConfig, marked: u64, overhead: Overhead) -> u64 {
+    let floor = marked + (marked / 16).max(1 << 20);
+    let gogc = match cfg.gc_percent {
+        Some(p) => {
+            let p = p as u64;
+            let g = marked.saturating_add(marked.saturating_mul(p) / 100);
+            g.max(cfg.min_heap.saturating_mul(p) / 100).max(floor)
+        }
+        None => u64::MAX,
+    };
+    match cfg.memory_limit {
+        Some(limit) => {
+            let room = limit.saturating_sub(overhead.metadata + overhead.idle_resident);
+            gogc.min(room).max(floor)
+        }
+        None => gogc,
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gogc_goal() {
+        let c = PacerConfig::default();
+        let o = Overhead::default();
+        assert_eq!(heap_goal(&c, 100 << 20, o), 200 << 20);
+        // heapMinimum.
+        assert_eq!(heap_goal(&c, 1 << 20, o), 4 << 20);
+        let c50 = PacerConfig {
+            gc_percent: Some(50),
+            ..c
+        };
+        assert_eq!(heap_goal(&c50, 100 << 20, o), 150 << 20);
+        assert_eq!(heap_goal(&c50, 0, o), 2 << 20);
+    }
+
+    #[test]
+    fn off_and_limit() {
+        let off = PacerConfig {
+            gc_percent: None,
+            ..PacerConfig::default()
+        };
+        assert_eq!(heap_goal(&off, 10 << 20, Overhead::default()), u64::MAX);
+        let lim = PacerConfig {
+            memory_limit: Some(64 << 20),
+            ..off
+        };
+        let o = Overhead {
+            idle_resident: 4 << 20,
+            metadata: 1 << 20,
+        };
+        assert_eq!(heap_goal(&lim, 10 << 20, o), 59 << 20);
+        // The limit tightens GOGC's goal...
+        let both = PacerConfig {
+            gc_percent: Some(100),
+            ..lim
+        };
+        assert_eq!(heap_goal(&both, 40 << 20, o), 59 << 20);
+        assert_eq!(heap_goal(&both, 20 << 20, o), 40 << 20);
+        // ...but never below the live heap plus headroom.
+        assert_eq!(heap_goal(&both, 80 << 20, o), 85 << 20);
+    }
+}

@@ -1,0 +1,164 @@
+//! The marker's view of the object graph: greying, the grey work list and
+//! the drain loop (Go's `greyobject`, `scanobject`, `gcDrain` in
+//! `mgcmark.go`, and `gcWork` in `mgcwork.go`).
+//!
+//! Tri-color marking over the heap's `gcmarkBits`:
+//! - **white**: mark bit clear;
+//! - **grey**: mark bit set, object on a grey list (scan objects only: a
+//!   noscan object has nothing to scan and goes straight to black);
+//! - **black**: mark bit set, object scanned.
+//!
+//! Invariants:
+//! - an object is pushed onto a grey list only by the call that flipped its
+//!   mark bit from 0 to 1 (the bit is set atomically), so each object is
+//!   scanned at most once per cycle;
+//! - only scan objects are pushed; their header is valid (see `object.rs`).
+//!
+//! A [`Tracer`] also runs the **checkmark** pass (Go's `checkmark.go`):
+//! after marking, it walks the graph again from the roots with a private
+//! visited set instead of mark bits and records every reachable object
+//! whose mark bit is clear — each one would be a lost object.
+
+use crate::object::header_of;
+use spanheap_heap::MHeap;
+use std::collections::HashSet;
+
+/// Reports GC pointers to the collector. Given to [`trace`]
+/// functions (`Trace::trace` in the typed layer); concrete, not a trait
+/// object, so that the per-pointer call inlines into the mark loop.
+///
+/// [`trace`]: crate::object::TypeInfo::trace
+pub struct Tracer<'h> {
+    heap: &'h MHeap,
+    grey: Vec<usize>,
+    mode: Mode,
+    /// Objects this tracer marked (or, in checkmark mode, visited).
+    pub(crate) marked_objects: u64,
+    /// Bytes (slot sizes) of those objects.
+    pub(crate) marked_bytes: u64,
+    /// Scan objects whose trace function ran.
+    pub(crate) scanned_objects: u64,
+}
+
+enum Mode {
+    Mark,
+    /// Collect the reported addresses without marking (the write
+    /// barrier's shading of a cell's contents into a barrier buffer).
+    Record,
+    Check {
+        visited: HashSet<usize>,
+        unmarked: Vec<usize>,
+    },
+}
+
+impl<'h> Tracer<'h> {
+    pub(crate) fn new(heap: &'h MHeap) -> Self {
+        Tracer {
+            heap,
+            grey: Vec::with_capacity(1024),
+            mode: Mode::Mark,
+            marked_objects: 0,
+            marked_bytes: 0,
+            scanned_objects: 0,
+        }
+    }
+
+    pub(crate) fn new_checkmark(heap: &'h MHeap) -> Self {
+        Tracer {
+            mode: Mode::Check {
+                visited: HashSet::new(),
+                unmarked: Vec::new(),
+            },
+            ..Tracer::new(heap)
+        }
+    }
+
+    /// Reports the GC pointer `addr` (the address a `Gc` holds: the value
+    /// of a scan object, or a noscan object or part of a tiny block).
+    /// Marks the object and queues it for scanning if it has a header.
+    ///
+    /// An address outside this heap means memory corruption (a pointer from
+    /// another heap stored here despite the API's checks, or an `unsafe
+    /// impl Trace` reporting a non-GC pointer); marking cannot continue
+    /// safely, so the process aborts with a message.
+    #[inline]
+    pub fn edge(&mut self, addr: usize) {
+        let Some(o) = self.heap.find_object(addr) else {
+            foreign_pointer(addr)
+        };
+        if let Mode::Record = self.mode {
+            self.grey.push(addr);
+            return;
+        }
+        match &mut self.mode {
+            Mode::Record => {}
+            Mode::Mark => {
+                if self.heap.mark_found(&o) {
+                    return;
+                }
+            }
+            Mode::Check { visited, unmarked } => {
+                if !visited.insert(o.base) {
+                    return;
+                }
+                if !o.span.is_marked(o.index) {
+                    unmarked.push(o.base);
+                }
+            }
+        }
+        self.marked_objects += 1;
+        self.marked_bytes += o.span.elemsize() as u64;
+        if !o.span.spanclass().noscan() {
+            self.grey.push(o.base);
+        }
+    }
+
+    /// A tracer that only records the addresses reported to it (used by
+    /// the write barrier to shade a value's pointers into the mutator's
+    /// barrier buffer); read them with [`Tracer::into_recorded`].
+    pub fn recorder(heap: &'h MHeap) -> Self {
+        Tracer {
+            mode: Mode::Record,
+            ..Tracer::new(heap)
+        }
+    }
+
+    /// The addresses a [`Tracer::recorder`] saw.
+    pub fn into_recorded(self) -> Vec<usize> {
+        self.grey
+    }
+
+    /// Scans grey objects until none is left (Go's `gcDrain`).
+    pub(crate) fn drain(&mut self) {
+        while let Some(base) = self.grey.pop() {
+            // SAFETY: only scan objects are pushed, by the edge that marked
+            // them; they are allocated and initialised (object.rs
+            // invariants) and cannot be freed while marking runs (sweeping
+            // of this cycle starts after mark termination).
+            let info = unsafe { header_of(base) };
+            self.scanned_objects += 1;
+            // SAFETY: `base + value_offset` holds the initialised value
+            // `info` describes (object.rs invariants).
+            unsafe { (info.trace)((base + info.value_offset) as *const u8, self) };
+        }
+    }
+
+    /// In checkmark mode: the reachable objects found unmarked.
+    pub(crate) fn checkmark_failures(&self) -> &[usize] {
+        match &self.mode {
+            Mode::Mark | Mode::Record => &[],
+            Mode::Check { unmarked, .. } => unmarked,
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn foreign_pointer(addr: usize) -> ! {
+    eprintln!(
+        "spanheap: fatal: the marker found a GC pointer {addr:#x} that is not in this heap \
+         (memory corruption, or an `unsafe impl Trace` reporting a pointer that is not a Gc \
+         of this heap); aborting"
+    );
+    std::process::abort()
+}

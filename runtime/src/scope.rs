@@ -1,0 +1,399 @@
+//! Heaps, mutators and scopes: the entry points of the API.
+//!
+//! - [`Heap`]: a handle on one garbage-collected heap (cheap to clone,
+//!   `Send + Sync`); built with [`Heap::builder`].
+//! - [`Mutator`]: one per thread that allocates (Go: a P with its mcache).
+//!   `Send`, not `Sync`.
+//! - [`Scope`]: what a mutator's [`Mutator::scope`] closure receives.
+//!   Inside it the thread may hold unrooted [`Gc`] pointers (branded with a
+//!   borrow of the scope), and no collection of the heap runs. Leaving the
+//!   scope, or calling [`Scope::safepoint`], is a safepoint: a pending
+//!   collection may run there.
+//!
+//! Object layout (see `spanheap_gc::object`): a type with GC pointers or
+//! drop glue gets an 8-byte header (its `TypeInfo`) and a scan span; any
+//! other type is stored bare in a noscan span (and in a tiny block when
+//! smaller than 16 bytes).
+
+use crate::gc::Gc;
+use crate::root::{Root, Weak};
+use crate::trace::{Rebrand, Trace};
+use spanheap_gc::sync::Arc;
+use spanheap_gc::{BuildError, Collector, GcConfig, GcStats, MutatorCore, Tracer, TypeInfo};
+use spanheap_heap::{AllocError, AllocRequest};
+use std::marker::PhantomData;
+use std::mem::{align_of, needs_drop, size_of};
+use std::ptr::NonNull;
+
+/// A garbage-collected heap. Clones share the heap; it is torn down —
+/// every object still allocated is dropped — when the last handle, mutator,
+/// [`Root`] and [`Weak`] are gone.
+#[derive(Clone)]
+pub struct Heap {
+    pub(crate) c: Arc<Collector>,
+}
+
+impl std::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Heap")
+            .field("cycles", &self.c.cycles())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Heap`]. Starts from the defaults and the debug environment
+/// variables (`SPANHEAP_GCTRACE`, `SPANHEAP_GCSTRESS`,
+/// `SPANHEAP_CHECKMARK`); the methods override them.
+#[derive(Clone, Debug)]
+pub struct HeapBuilder {
+    config: GcConfig,
+}
+
+impl Default for HeapBuilder {
+    fn default() -> Self {
+        HeapBuilder {
+            config: GcConfig::default().with_env(),
+        }
+    }
+}
+
+impl HeapBuilder {
+    /// GOGC: the heap may grow by this percentage of the live heap before
+    /// the next collection (default 100).
+    pub fn gc_percent(mut self, percent: u32) -> Self {
+        self.config.pacer.gc_percent = Some(percent);
+        self
+    }
+
+    /// GOGC=off: no proportional collections (a memory limit, `collect()`
+    /// and stress mode still collect).
+    pub fn gc_off(mut self) -> Self {
+        self.config.pacer.gc_percent = None;
+        self
+    }
+
+    /// A soft limit on the heap's memory, in bytes (GOMEMLIMIT): collections
+    /// come sooner as the heap approaches it.
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.config.pacer.memory_limit = Some(bytes);
+        self
+    }
+
+    /// A hard limit on the heap's in-use pages, in bytes: an allocation
+    /// that would exceed it fails with [`AllocError::HeapLimit`].
+    pub fn heap_limit(mut self, bytes: usize) -> Self {
+        self.config.heap.heap_limit = Some(bytes);
+        self
+    }
+
+    /// The largest object, in bytes (default 1 TiB).
+    pub fn max_object_size(mut self, bytes: usize) -> Self {
+        self.config.heap.max_object_size = bytes;
+        self
+    }
+
+    /// Arena size (a power of two, 4 MiB to 1 GiB; default 64 MiB).
+    pub fn arena_size(mut self, bytes: usize) -> Self {
+        self.config.heap.arena_size = bytes;
+        self
+    }
+
+    /// Stress mode: a collection at the first safepoint after every `n`
+    /// allocations of a mutator (`None` turns it off).
+    pub fn stress(mut self, n: Option<u64>) -> Self {
+        self.config.stress = n.filter(|&n| n > 0);
+        self
+    }
+
+    /// Checkmark mode: after each mark, mark again from scratch and abort
+    /// with a message if a reachable object was missed.
+    pub fn checkmark(mut self, on: bool) -> Self {
+        self.config.checkmark = on;
+        self
+    }
+
+    /// Print one line per collection to stderr, like Go's `gctrace=1`.
+    pub fn trace(mut self, on: bool) -> Self {
+        self.config.trace = on;
+        self
+    }
+
+    /// Sweep on a background thread after each collection (default on).
+    pub fn background_sweep(mut self, on: bool) -> Self {
+        self.config.background_sweep = on;
+        self
+    }
+
+    /// Builds the heap. No memory is reserved until the first allocation.
+    pub fn build(self) -> Result<Heap, BuildError> {
+        Ok(Heap {
+            c: Collector::new(self.config)?,
+        })
+    }
+}
+
+impl Heap {
+    /// A builder with the defaults (see [`HeapBuilder`]).
+    pub fn builder() -> HeapBuilder {
+        HeapBuilder::default()
+    }
+
+    /// A heap with the defaults.
+    pub fn new() -> Result<Heap, BuildError> {
+        Self::builder().build()
+    }
+
+    /// A new mutator for the calling thread (or any thread it is sent to).
+    pub fn mutator(&self) -> Mutator {
+        Mutator {
+            core: self.c.mutator(),
+        }
+    }
+
+    /// Runs a full collection and waits for it (Go's `runtime.GC`).
+    /// Waits for mutators that are inside a scope to leave it.
+    ///
+    /// # Panics
+    /// If called inside a scope of this heap on this thread.
+    pub fn collect(&self) {
+        self.c.collect();
+    }
+
+    /// Statistics (Go's `runtime.ReadMemStats`).
+    pub fn stats(&self) -> GcStats {
+        self.c.stats()
+    }
+
+    /// Whether two handles are the same heap.
+    pub fn ptr_eq(a: &Heap, b: &Heap) -> bool {
+        Arc::ptr_eq(&a.c, &b.c)
+    }
+
+    /// The underlying collector (untyped; for tools and tests).
+    pub fn collector(&self) -> &Arc<Collector> {
+        &self.c
+    }
+}
+
+/// A thread's allocation context on a heap (Go: a P with its mcache).
+pub struct Mutator {
+    core: MutatorCore,
+}
+
+impl std::fmt::Debug for Mutator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutator").finish_non_exhaustive()
+    }
+}
+
+impl Mutator {
+    /// Runs `f` inside a scope. Returns what `f` returns, which cannot hold
+    /// a `Gc` (use [`Scope::root`] to keep objects).
+    ///
+    /// Entering waits if a collection is running or pending; leaving runs
+    /// a collection if allocation since the last one reached the heap goal
+    /// (and no other mutator is in a scope).
+    ///
+    /// # Panics
+    /// If this thread is already inside a scope of another heap.
+    pub fn scope<R>(&mut self, f: impl FnOnce(&mut Scope<'_>) -> R) -> R {
+        self.core.enter();
+        let mut cx = Scope {
+            core: &mut self.core,
+            _not_send: PhantomData,
+        };
+        f(&mut cx)
+    }
+
+    /// The heap.
+    pub fn heap(&self) -> Heap {
+        Heap {
+            c: self.core.collector().clone(),
+        }
+    }
+
+    /// Runs a full collection and waits for it.
+    ///
+    /// # Panics
+    /// If this thread is inside a scope of this heap (through another
+    /// mutator).
+    pub fn collect(&mut self) {
+        self.core.collect();
+    }
+}
+
+/// The context of a mutator's scope: allocates, roots, and is the proof
+/// that the world is not being collected. `'gc` lifetimes of [`Gc`]
+/// pointers are shared borrows of it.
+pub struct Scope<'m> {
+    core: &'m mut MutatorCore,
+    /// A scope belongs to its thread (the collector tracks scopes per
+    /// thread).
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        // SAFETY: matches the enter in Mutator::scope on this thread (Scope
+        // is !Send); every Gc borrowed this scope, and the scope is being
+        // dropped, so none is left.
+        unsafe { self.core.leave() };
+    }
+}
+
+/// The per-type descriptor of `T`.
+struct InfoOf<T>(PhantomData<T>);
+
+impl<T: Trace> InfoOf<T> {
+    const INFO: &'static TypeInfo = &TypeInfo {
+        name: std::any::type_name::<T>,
+        value_offset: TypeInfo::scan_request(size_of::<T>(), align_of::<T>()).1,
+        trace: trace_erased::<T>,
+        drop: if needs_drop::<T>() {
+            Some(drop_erased::<T>)
+        } else {
+            None
+        },
+    };
+}
+
+/// # Safety
+/// `p` points at an initialised `T` that stays valid during the call.
+unsafe fn trace_erased<T: Trace>(p: *const u8, t: &mut Tracer<'_>) {
+    // SAFETY: caller's obligation.
+    unsafe { &*(p as *const T) }.trace(t)
+}
+
+/// # Safety
+/// `p` points at an initialised `T` that is never used again.
+unsafe fn drop_erased<T>(p: *mut u8) {
+    // SAFETY: caller's obligation.
+    unsafe { std::ptr::drop_in_place(p as *mut T) }
+}
+
+impl<'m> Scope<'m> {
+    /// Allocates `value` in the heap.
+    ///
+    /// Types without GC pointers and without drop glue go to noscan spans
+    /// (never scanned); others get a type header in a scan span. `T: Send`
+    /// because the object's `Drop` may run on the thread that sweeps it.
+    ///
+    /// # Errors
+    /// [`AllocError::HeapLimit`] past the heap limit, [`AllocError::TooLarge`]
+    /// above the maximum object size, [`AllocError::BadAlignment`] for
+    /// alignments above 8 KiB, [`AllocError::OutOfMemory`] if the OS
+    /// refuses memory. A collection never runs inside `alloc`: if the heap
+    /// is over its goal, the collection runs at the next safepoint.
+    #[inline]
+    pub fn alloc<'gc, T: Trace + Send + 'gc>(
+        &'gc self,
+        value: T,
+    ) -> Result<Gc<'gc, T>, AllocError> {
+        let headerless = T::NO_GC && !needs_drop::<T>();
+        if headerless {
+            let req = AllocRequest {
+                size: size_of::<T>().max(1),
+                align: align_of::<T>(),
+                noscan: true,
+            };
+            // SAFETY: we are inside this mutator's scope on its thread, and
+            // alloc is not reentrant (Drop of swept objects cannot reach
+            // this Scope).
+            let p = unsafe { self.core.alloc(req) }?.cast::<T>();
+            // SAFETY: `p` is a fresh, exclusive block of at least
+            // size_of::<T>() bytes aligned to align_of::<T>().
+            unsafe { p.as_ptr().write(value) };
+            // SAFETY: the object is initialised and allocated in this
+            // scope's heap; no collection runs while the scope lasts.
+            Ok(unsafe { Gc::from_ptr(p) })
+        } else {
+            let (req, off) = TypeInfo::scan_request(size_of::<T>(), align_of::<T>());
+            // SAFETY: as above.
+            let base = unsafe { self.core.alloc(req) }?;
+            // SAFETY: `base` is a fresh exclusive block of `off + size`
+            // bytes aligned to max(8, align): the header fits at `base`
+            // and the value at `base + off` (a multiple of its alignment).
+            let p = unsafe {
+                (base.as_ptr() as *mut &'static TypeInfo).write(InfoOf::<T>::INFO);
+                let p = base.as_ptr().add(off).cast::<T>();
+                p.write(value);
+                NonNull::new_unchecked(p)
+            };
+            // SAFETY: initialised object (header and value) in this heap.
+            Ok(unsafe { Gc::from_ptr(p) })
+        }
+    }
+
+    /// A persistent handle to `gc`'s object that keeps it alive and can
+    /// leave the scope (and the thread, if `T` is `Send + Sync`).
+    pub fn root<'gc, T: Rebrand + 'gc>(&'gc self, gc: Gc<'gc, T>) -> Root<T::At<'static>> {
+        Root::new(self.core.collector(), Gc::as_ptr(gc) as usize)
+    }
+
+    /// A weak reference to `gc`'s object: it does not keep the object
+    /// alive and is cleared when the object is collected.
+    pub fn downgrade<'gc, T: Rebrand + 'gc>(&'gc self, gc: Gc<'gc, T>) -> Weak<T::At<'static>> {
+        Weak::new(self.core.collector(), Gc::as_ptr(gc) as usize)
+    }
+
+    /// A safepoint without leaving the scope: if a collection is pending,
+    /// lets it run (waiting for it). Takes the scope exclusively, so no
+    /// unrooted `Gc` survives across it; reach objects again through
+    /// [`Root`]s afterwards. Cheap when nothing is pending (one load), so
+    /// an interpreter loop can call it every few thousand instructions.
+    ///
+    /// Inside a nested scope (another mutator's scope of the same heap on
+    /// the same thread), only the outermost scope can reach a safepoint;
+    /// then this only records allocation debt.
+    pub fn safepoint(&mut self) {
+        // SAFETY: `&mut self`: no Gc borrowed from this scope is alive.
+        unsafe { self.core.safepoint() };
+    }
+
+    /// The heap.
+    pub fn heap(&self) -> Heap {
+        Heap {
+            c: self.core.collector().clone(),
+        }
+    }
+
+    pub(crate) fn collector(&self) -> &Arc<Collector> {
+        self.core.collector()
+    }
+
+    /// Whether a pointer store must run the barrier's slow path.
+    #[inline(always)]
+    pub(crate) fn barrier_active(&self) -> bool {
+        self.core.marking()
+    }
+
+    /// The hybrid barrier's slow path: shade the old and the new value.
+    #[cold]
+    pub(crate) fn barrier_slow<T: Trace>(&self, old: &T, new: &T) {
+        let mut r = Tracer::recorder(self.collector().heap());
+        old.trace(&mut r);
+        new.trace(&mut r);
+        for a in r.into_recorded() {
+            // SAFETY: we are inside this mutator's scope on its thread.
+            unsafe { self.core.shade(a) };
+        }
+    }
+
+    /// Shades one object address (weak upgrade during a mark).
+    #[cold]
+    pub(crate) fn barrier_slow_addr(&self, a: usize) {
+        // SAFETY: we are inside this mutator's scope on its thread.
+        unsafe { self.core.shade(a) };
+    }
+
+    /// Scan-before-first-write: shade everything `value` points to.
+    #[cold]
+    pub(crate) fn barrier_slow_all<T: Trace>(&self, value: &T) {
+        let mut r = Tracer::recorder(self.collector().heap());
+        value.trace(&mut r);
+        for a in r.into_recorded() {
+            // SAFETY: as above.
+            unsafe { self.core.shade(a) };
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! `Trace`: how the collector finds the GC pointers inside a value, and
+//! `Rebrand`: how a type's `'gc` brand is renamed (for [`Root`] and
+//! [`Weak`], which live outside any scope).
+//!
+//! Go's compiler emits a pointer bitmap per type (`_type.GCData`); a Rust
+//! library gets the same information from a trait, derived with
+//! `#[derive(Trace)]`. The "contains no GC pointer" fact is the associated
+//! constant [`Trace::NO_GC`], computed at compile time from the fields; it
+//! decides the object's span class (noscan objects are never scanned).
+//!
+//! Invariants an implementation must keep (why the trait is `unsafe`):
+//! 1. `trace` reports every `Gc` (and every value containing one) that is
+//!    reachable from `self` without going through another `Gc`, by calling
+//!    `Trace::trace` on it; missing one lets the collector free a
+//!    reachable object.
+//! 2. `NO_GC` is true only if no value of the type can contain a `Gc`.
+//! 3. `trace` does not allocate in, or enter a scope of, any heap, and
+//!    does not mutate `self` (it runs with the world stopped; in a later
+//!    version, concurrently with mutators that may read the value).
+//! 4. If the type implements `Drop`, the drop does not dereference any
+//!    `Gc` (other objects may already be freed when it runs; the derive
+//!    forbids `Drop` impls altogether).
+//!
+//! [`Root`]: crate::Root
+//! [`Weak`]: crate::Weak
+
+use spanheap_gc::Tracer;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
+use std::hash::BuildHasher;
+use std::marker::PhantomData;
+use std::num::*;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// A type whose GC pointers the collector can find. Derive it with
+/// `#[derive(Trace)]`; see the module docs for what an implementation
+/// promises.
+///
+/// # Safety
+/// See the module docs: every `Gc` must be reported, `NO_GC` must not lie,
+/// `trace` must not allocate or mutate, and `Drop` must not dereference a
+/// `Gc`.
+pub unsafe trait Trace {
+    /// True if no value of this type contains a `Gc`: objects of such types
+    /// are allocated in noscan spans and never scanned.
+    const NO_GC: bool = false;
+
+    /// Reports the GC pointers in `self` (call `Trace::trace` on every
+    /// field that may contain one).
+    fn trace(&self, t: &mut Tracer<'_>);
+}
+
+/// Renames the `'gc` brand of a type: `Node<'a>::At<'gc> = Node<'gc>`.
+/// [`Root`](crate::Root) and [`Weak`](crate::Weak) store a type with the
+/// brand erased and give it back with the brand of the scope that reads
+/// them. Derived together with `Trace`.
+///
+/// # Safety
+/// `At<'gc>` must be `Self` with every brand lifetime replaced by `'gc`,
+/// and nothing else changed (the layouts must be identical).
+pub unsafe trait Rebrand {
+    /// `Self` with brand `'gc`.
+    type At<'gc>: Trace + Rebrand + 'gc;
+}
+
+/// Types without GC pointers whose brand is nothing.
+macro_rules! leaf {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: no GC pointer can be inside (NO_GC), nothing to report.
+        unsafe impl Trace for $t {
+            const NO_GC: bool = true;
+            #[inline(always)]
+            fn trace(&self, _t: &mut Tracer<'_>) {}
+        }
+        // SAFETY: the type has no lifetime.
+        unsafe impl Rebrand for $t {
+            type At<'gc> = $t;
+        }
+    )*};
+}
+
+leaf!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    Box<str>,
+    std::path::PathBuf,
+    std::ffi::OsString,
+    std::ffi::CString,
+    std::time::Duration,
+    std::time::Instant,
+    std::time::SystemTime,
+    NonZeroU8,
+    NonZeroU16,
+    NonZeroU32,
+    NonZeroU64,
+    NonZeroU128,
+    NonZeroUsize,
+    NonZeroI8,
+    NonZeroI16,
+    NonZeroI32,
+    NonZeroI64,
+    NonZeroI128,
+    NonZeroIsize,
+    std::sync::atomic::AtomicBool,
+    std::sync::atomic::AtomicU8,
+    std::sync::atomic::AtomicU16,
+    std::sync::atomic::AtomicU32,
+    std::sync::atomic::AtomicU64,
+    std::sync::atomic::AtomicUsize,
+    std::sync::atomic::AtomicI8,
+    std::sync::atomic::AtomicI16,
+    std::sync::atomic::AtomicI32,
+    std::sync::atomic::AtomicI64,
+    std::sync::atomic::AtomicIsize,
+);
+
+// SAFETY: a 'static reference cannot point into a GC heap (objects live
+// only as long as a scope borrow), so there is nothing to report.
+unsafe impl<T: ?Sized + Sync + 'static> Trace for &'static T {
+    const NO_GC: bool = true;
+    #[inline(always)]
+    fn trace(&self, _t: &mut Tracer<'_>) {}
+}
+
+// Containers whose contents are traced.
+
+// SAFETY: reports every element.
+unsafe impl<T: Trace> Trace for Box<T> {
+    const NO_GC: bool = T::NO_GC;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        (**self).trace(t)
+    }
+}
+
+// SAFETY: reports every element.
+unsafe impl<T: Trace> Trace for Box<[T]> {
+    const NO_GC: bool = T::NO_GC;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if !T::NO_GC {
+            self.iter().for_each(|x| x.trace(t))
+        }
+    }
+}
+
+// SAFETY: reports the contents of the variant that is present.
+unsafe impl<T: Trace> Trace for Option<T> {
+    const NO_GC: bool = T::NO_GC;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if let Some(x) = self {
+            x.trace(t)
+        }
+    }
+}
+
+// SAFETY: reports the contents of the variant that is present.
+unsafe impl<T: Trace, E: Trace> Trace for Result<T, E> {
+    const NO_GC: bool = T::NO_GC && E::NO_GC;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        match self {
+            Ok(x) => x.trace(t),
+            Err(e) => e.trace(t),
+        }
+    }
+}
+
+// SAFETY: reports every element.
+unsafe impl<T: Trace, const N: usize> Trace for [T; N] {
+    const NO_GC: bool = T::NO_GC;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if !T::NO_GC {
+            self.iter().for_each(|x| x.trace(t))
+        }
+    }
+}
+
+macro_rules! seq {
+    ($($c:ident),*) => {$(
+        // SAFETY: reports every element.
+        unsafe impl<T: Trace> Trace for $c<T> {
+            const NO_GC: bool = T::NO_GC;
+            #[inline]
+            fn trace(&self, t: &mut Tracer<'_>) {
+                if !T::NO_GC {
+                    self.iter().for_each(|x| x.trace(t))
+                }
+            }
+        }
+        // SAFETY: renames the element's brand only.
+        unsafe impl<T: Rebrand> Rebrand for $c<T> {
+            type At<'gc> = $c<T::At<'gc>>;
+        }
+    )*};
+}
+seq!(Vec, VecDeque, LinkedList, BTreeSet, BinaryHeap);
+
+// SAFETY: reports every element.
+unsafe impl<T: Trace, S: BuildHasher + 'static> Trace for HashSet<T, S> {
+    const NO_GC: bool = T::NO_GC;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if !T::NO_GC {
+            self.iter().for_each(|x| x.trace(t))
+        }
+    }
+}
+
+// SAFETY: reports every key and value.
+unsafe impl<K: Trace, V: Trace, S: BuildHasher + 'static> Trace for HashMap<K, V, S> {
+    const NO_GC: bool = K::NO_GC && V::NO_GC;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if !(K::NO_GC && V::NO_GC) {
+            for (k, v) in self {
+                k.trace(t);
+                v.trace(t);
+            }
+        }
+    }
+}
+
+// SAFETY: reports every key and value.
+unsafe impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
+    const NO_GC: bool = K::NO_GC && V::NO_GC;
+    #[inline]
+    fn trace(&self, t: &mut Tracer<'_>) {
+        if !(K::NO_GC && V::NO_GC) {
+            for (k, v) in self {
+                k.trace(t);
+                v.trace(t);
+            }
+        }
+    }
+}
+
+// SAFETY: renames the brands of the parameters only.
+unsafe impl<T: Rebrand> Rebrand for Box<T> {
+    type At<'gc> = Box<T::At<'gc>>;
+}
+// SAFETY: as above.
+unsafe impl<T: Rebrand> Rebrand for Option<T> {
+    type At<'gc> = Option<T::At<'gc>>;
+}
+// SAFETY: as above.
+unsafe impl<T: Rebrand, E: Rebrand> Rebrand for Result<T, E> {
+    type At<'gc> = Result<T::At<'gc>, E::At<'gc>>;
+}
+// SAFETY: as above.
+unsafe impl<T: Rebrand, const N: usize> Rebrand for [T; N] {
+    type At<'gc> = [T::At<'gc>; N];
+}
+// SAFETY: as above.
+unsafe impl<T: Rebrand, S: BuildHasher + 'static> Rebrand for HashSet<T, S> {
+    type At<'gc> = HashSet<T::At<'gc>, S>;
+}
+// SAFETY: as above.
+unsafe impl<K: Rebrand, V: Rebrand, S: BuildHasher + 'static> Rebrand for HashMap<K, V, S> {
+    type At<'gc> = HashMap<K::At<'gc>, V::At<'gc>, S>;
+}
+// SAFETY: as above.
+unsafe impl<K: Rebrand, V: Rebrand> Rebrand for BTreeMap<K, V> {
+    type At<'gc> = BTreeMap<K::At<'gc>, V::At<'gc>>;
+}
+
+macro_rules! tuple {
+    ($(($($n:tt $t:ident),+))*) => {$(
+        // SAFETY: reports every field.
+        unsafe impl<$($t: Trace),+> Trace for ($($t,)+) {
+            const NO_GC: bool = true $(&& $t::NO_GC)+;
+            #[inline]
+            fn trace(&self, t: &mut Tracer<'_>) {
+                $(self.$n.trace(t);)+
+            }
+        }
+        // SAFETY: renames the fields' brands only.
+        unsafe impl<$($t: Rebrand),+> Rebrand for ($($t,)+) {
+            type At<'gc> = ($($t::At<'gc>,)+);
+        }
+    )*};
+}
+tuple! {
+    (0 A)
+    (0 A, 1 B)
+    (0 A, 1 B, 2 C)
+    (0 A, 1 B, 2 C, 3 D)
+    (0 A, 1 B, 2 C, 3 D, 4 E)
+    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F)
+    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G)
+    (0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H)
+}
+
+// Shared or interior-mutable std types may hold values only if those
+// values have no brand ('static): a `Cell<Option<Gc>>` would let a pointer
+// be stored without the write barrier, and an `Rc<Gc>` could keep a
+// pointer alive outside the heap.
+macro_rules! static_only {
+    ($($c:ident),*) => {$(
+        // SAFETY: T: 'static, so T contains no Gc (a Gc is never 'static).
+        unsafe impl<T: ?Sized + 'static> Trace for $c<T> {
+            const NO_GC: bool = true;
+            #[inline(always)]
+            fn trace(&self, _t: &mut Tracer<'_>) {}
+        }
+        // SAFETY: no brand.
+        unsafe impl<T: 'static> Rebrand for $c<T> {
+            type At<'gc> = $c<T>;
+        }
+    )*};
+}
+static_only!(Cell, RefCell, Rc, Arc, PhantomData);
+
+// SAFETY: T: 'static, so it contains no Gc.
+unsafe impl<T: ?Sized + 'static> Trace for std::sync::Mutex<T> {
+    const NO_GC: bool = true;
+    #[inline(always)]
+    fn trace(&self, _t: &mut Tracer<'_>) {}
+}
+// SAFETY: T: 'static, so it contains no Gc.
+unsafe impl<T: ?Sized + 'static> Trace for std::sync::RwLock<T> {
+    const NO_GC: bool = true;
+    #[inline(always)]
+    fn trace(&self, _t: &mut Tracer<'_>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_gc_is_computed_from_contents() {
+        const {
+            assert!(<(u8, String, Vec<i64>)>::NO_GC);
+            assert!(<HashMap<String, Box<[f64]>>>::NO_GC);
+            assert!(<Option<Result<u32, String>>>::NO_GC);
+            assert!(<[u64; 4]>::NO_GC);
+            assert!(<Rc<Cell<u8>>>::NO_GC);
+        }
+    }
+}
