@@ -154,8 +154,8 @@ pub struct Collector {
     /// Cycle bookkeeping for waiters.
     sync: Mutex<WorldSync>,
     cycle_done: Condvar,
-    /// Every registered mutator. Locked by the cycle runner for the whole
-    /// cycle, and by (de)registration.
+    /// Every registered mutator. Locked by the cycle runner while it
+    /// flushes mcaches and drains barrier buffers, and by (de)registration.
     mutators: Mutex<Vec<MutPtr>>,
     roots: SlotTable,
     weaks: SlotTable,
@@ -484,11 +484,13 @@ impl Collector {
             std::mem::take(&mut s.forced)
         };
         let heap = &*self.heap;
-        let mutators = self.mutators.lock();
         // Sweep termination: flush every mcache (Go's forEachP
         // prepareForSweep; it also retires the tiny blocks, so they need no
-        // greying), then finish the previous sweep.
-        for m in mutators.iter() {
+        // greying), then finish the previous sweep. The registry lock is
+        // not held while sweeping: the sweep runs `Drop` impls, which may
+        // create or drop mutators. A mutator registered meanwhile has an
+        // empty mcache and cannot allocate before the cycle ends.
+        for m in self.mutators.lock().iter() {
             // SAFETY: the world is stopped (RUNNING; module invariants), so
             // no mutator uses its mcache; the registry lock keeps it alive.
             unsafe { m.0.as_ref().mcache.with_mut(|c| (*c).release_all()) };
@@ -500,6 +502,11 @@ impl Collector {
             ));
         }
         let t1 = Instant::now();
+
+        // From here to the start of the sweep no `Drop` runs, and holding
+        // the registry lock keeps mutators from registering or flushing
+        // (begin_sweep needs every thread out of the heap's MCache methods).
+        let mutators = self.mutators.lock();
 
         // Mark: roots, then the mutators' barrier buffers, then drain.
         let mut tr = Tracer::new(heap);
@@ -544,9 +551,10 @@ impl Collector {
                 }
             }
         });
-        // SAFETY: the world is stopped (RUNNING: no mutator in a scope, and
-        // the registry lock keeps mutators from (de)registering), and
-        // marking is complete: nothing sets a mark bit until the next
+        // SAFETY: the world is stopped (RUNNING: no mutator is in a scope,
+        // and we hold the registry lock, so no mutator is being created or
+        // dropped: no thread is inside an MCache method), and marking is
+        // complete: nothing sets a mark bit until the next
         // cycle's finish_sweep.
         if let Err(e) = unsafe { heap.begin_sweep() } {
             fatal(&format!("cannot start the sweep: {e}"));
@@ -834,9 +842,11 @@ impl MutatorCore {
 
 impl Drop for MutatorCore {
     fn drop(&mut self) {
-        // The cycle runner holds the registry lock for a whole cycle, so
-        // holding it means no cycle runs: flush the mcache (a cycle needs
-        // every cache flushed) and deregister.
+        // Flush the mcache (a cycle needs every cache flushed) and
+        // deregister, under the registry lock so that a cycle's flush loop
+        // does not see us half-gone. We are outside any scope of ours, so
+        // a running cycle has already flushed us or will not look at us
+        // again; flushing twice is harmless.
         let mut reg = self.collector.mutators.lock();
         let me = self.inner;
         reg.retain(|p| p.0 != me);
