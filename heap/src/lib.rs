@@ -88,8 +88,3 @@ pub use mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanState, SweepCounts};
 pub use scavenger::BackgroundScavenger;
 pub use stats::{ClassStats, MemStats};
 pub use sweep::SweepError;
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

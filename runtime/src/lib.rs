@@ -78,6 +78,11 @@ pub use spanheap_heap as heap;
 pub use spanheap_heap::{AllocError, MemStats};
 pub use trace::{Rebrand, Trace};
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Items the derive macro's output refers to. Not public API.
 #[doc(hidden)]
 pub mod __private {
