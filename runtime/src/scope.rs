@@ -277,6 +277,9 @@ impl<'m> Scope<'m> {
     /// Types without GC pointers and without drop glue go to noscan spans
     /// (never scanned); others get a type header in a scan span. `T: Send`
     /// because the object's `Drop` may run on the thread that sweeps it.
+    /// `T::At<'gc> == T` pins the value's brand to *this* scope's borrow:
+    /// a value holding pointers of another scope (of another heap, carried
+    /// here by a scoped thread) has another brand and does not compile.
     ///
     /// # Errors
     /// [`AllocError::HeapLimit`] past the heap limit, [`AllocError::TooLarge`]
@@ -285,10 +288,10 @@ impl<'m> Scope<'m> {
     /// refuses memory. A collection never runs inside `alloc`: if the heap
     /// is over its goal, the collection runs at the next safepoint.
     #[inline]
-    pub fn alloc<'gc, T: Trace + Send + 'gc>(
-        &'gc self,
-        value: T,
-    ) -> Result<Gc<'gc, T>, AllocError> {
+    pub fn alloc<'gc, T>(&'gc self, value: T) -> Result<Gc<'gc, T>, AllocError>
+    where
+        T: Trace + Send + Rebrand<At<'gc> = T> + 'gc,
+    {
         let headerless = T::NO_GC && !needs_drop::<T>();
         if headerless {
             let req = AllocRequest {

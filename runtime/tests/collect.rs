@@ -391,6 +391,10 @@ fn allocation_errors_are_results() {
             const NO_GC: bool = true;
             fn trace(&self, _t: &mut Tracer<'_>) {}
         }
+        // SAFETY: no brand.
+        unsafe impl spanheap::Rebrand for Over {
+            type At<'gc> = Over;
+        }
         assert!(matches!(
             cx.alloc(Over(1)),
             Err(AllocError::BadAlignment { .. })
