@@ -779,3 +779,46 @@ fn teardown_drops_skipped_fields_of_live_objects() {
     }
     assert_eq!(drops.load(Ordering::SeqCst), 1);
 }
+
+// Review follow-ups: a parameter used only in skipped fields needs neither
+// Trace nor Rebrand (so the type can be allocated with a non-Trace T).
+#[derive(Trace)]
+struct SkipsGeneric<T> {
+    #[trace(skip)]
+    _x: T,
+    n: u32,
+}
+
+struct NotTrace;
+
+#[derive(Trace)]
+struct Unbounded<'gc, T> {
+    v: T,
+    p: Option<Gc<'gc, u64>>,
+}
+
+#[test]
+fn generic_parameters_are_bounded_only_as_needed() {
+    const {
+        assert!(<SkipsGeneric<NotTrace> as Trace>::NO_GC);
+    }
+    let h = heap();
+    let mut m = h.mutator();
+    let r = m.scope(|cx| {
+        let x = cx.alloc(5u64).unwrap();
+        let b = cx
+            .alloc(Unbounded {
+                v: String::from("s"),
+                p: Some(x),
+            })
+            .unwrap();
+        cx.alloc(SkipsGeneric { _x: NotTrace, n: 3 }).unwrap();
+        cx.root(b)
+    });
+    h.collect();
+    m.scope(|cx| {
+        let b = r.get(cx);
+        assert_eq!(b.v, "s");
+        assert_eq!(*b.p.unwrap(), 5);
+    });
+}

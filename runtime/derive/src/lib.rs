@@ -7,7 +7,11 @@
 //!   type are ever scanned. Type parameters get a `Trace` bound.
 //! - `unsafe impl Rebrand` (unless `#[trace(no_rebrand)]`): the type's one
 //!   lifetime parameter (its brand, if any) becomes `'gc`, and each type
-//!   parameter `T` becomes `T::At<'gc>`.
+//!   parameter `T` that a traced field mentions becomes `T::At<'gc>` (the
+//!   others occur only in skipped, `'static` fields and stay). Bounds on a
+//!   struct's type parameters cannot be restated for `T::At<'gc>`; put
+//!   them on impls instead, or use `#[trace(no_rebrand)]` (such a type can
+//!   then be a field of an object but not an object itself).
 //! - an impl of `spanheap::__private::MustNotImplDrop`, which conflicts
 //!   with the blanket impl for `T: Drop`: a traced type cannot implement
 //!   `Drop` (its drop could dereference a `Gc` whose object was already
@@ -23,7 +27,8 @@
 //!   fields' constants (breaks a cycle in recursive types such as
 //!   `struct T { kids: Vec<T> }`, which the compiler rejects otherwise);
 //! - container `#[trace(no_rebrand)]`: no `Rebrand` impl (for types with
-//!   several lifetimes, or skipped fields of generic type).
+//!   several lifetimes or bounded type parameters); `Scope::alloc` needs
+//!   `Rebrand`, so such types can only be fields of other objects.
 //!
 //! Soundness rests on the generated code only: every field is traced or
 //! proven `'static`, and `NO_GC` is derived from the fields'.
@@ -134,6 +139,12 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
             .variants
             .iter()
             .map(|v| {
+                if let Some(a) = v.attrs.iter().find(|a| a.path().is_ident("trace")) {
+                    return Err(syn::Error::new(
+                        a.span(),
+                        "#[trace(...)] is not supported on enum variants; put #[trace(skip)] on their fields",
+                    ));
+                }
                 let id = &v.ident;
                 Ok((quote!(Self::#id), fields_of(&v.fields)?, &v.fields))
             })
@@ -147,9 +158,18 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
     };
 
     // --- Trace ---
+    // A type parameter needs `Trace` only if a traced field mentions it
+    // (`struct S<T> { #[trace(skip)] x: T }` must not require `T: Trace`).
+    let traced_tokens: Vec<String> = variants
+        .iter()
+        .flat_map(|(_, fs, _)| fs.iter().filter(|f| !f.skip))
+        .flat_map(|f| idents_in(&f.ty))
+        .collect();
     let mut trace_generics = input.generics.clone();
     for p in trace_generics.params.iter_mut() {
-        if let GenericParam::Type(t) = p {
+        if let GenericParam::Type(t) = p
+            && traced_tokens.iter().any(|i| t.ident == i)
+        {
             t.bounds.push(parse_quote!(#krate::Trace));
         }
     }
@@ -258,10 +278,18 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
             ));
         }
         let gc: Lifetime = parse_quote!('__gc);
+        // Parameters that traced fields mention are renamed through their
+        // own Rebrand; the others appear only in skipped ('static) fields
+        // and stay as they are.
+        let mentioned = |id: &Ident| traced_tokens.iter().any(|i| id == i);
         let mut rb_generics = input.generics.clone();
         for p in rb_generics.params.iter_mut() {
             if let GenericParam::Type(t) = p {
-                t.bounds.push(parse_quote!(#krate::Rebrand));
+                if mentioned(&t.ident) {
+                    t.bounds.push(parse_quote!(#krate::Rebrand));
+                } else {
+                    t.bounds.push(parse_quote!('static));
+                }
             }
         }
         let (rb_impl, rb_ty, rb_where) = rb_generics.split_for_impl();
@@ -269,7 +297,11 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
             GenericParam::Lifetime(_) => quote!(#gc),
             GenericParam::Type(t) => {
                 let id = &t.ident;
-                quote!(<#id as #krate::Rebrand>::At<#gc>)
+                if mentioned(id) {
+                    quote!(<#id as #krate::Rebrand>::At<#gc>)
+                } else {
+                    quote!(#id)
+                }
             }
             GenericParam::Const(c) => {
                 let id = &c.ident;
@@ -296,4 +328,21 @@ fn expand(input: DeriveInput) -> syn::Result<TokenStream2> {
         #drop_guard
         #rebrand
     })
+}
+
+/// Every identifier in a type's tokens (to find which type parameters a
+/// field type mentions).
+fn idents_in(ty: &Type) -> Vec<String> {
+    fn walk(ts: TokenStream2, out: &mut Vec<String>) {
+        for t in ts {
+            match t {
+                proc_macro2::TokenTree::Ident(i) => out.push(i.to_string()),
+                proc_macro2::TokenTree::Group(g) => walk(g.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(quote!(#ty), &mut out);
+    out
 }
