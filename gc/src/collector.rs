@@ -101,6 +101,11 @@ pub struct GcConfig {
     /// Sweep (and run `Drop` of dead objects) on a background thread after
     /// each cycle, besides the lazy sweeping of allocations.
     pub background_sweep: bool,
+    /// **Testing only — breaks the collector.** Marking deliberately
+    /// loses every n-th object it finds, so that tests can show checkmark
+    /// mode catching a lost object. Never set it otherwise.
+    #[doc(hidden)]
+    pub fault_lose_every: Option<u64>,
 }
 
 impl Default for GcConfig {
@@ -112,6 +117,7 @@ impl Default for GcConfig {
             checkmark: false,
             trace: false,
             background_sweep: true,
+            fault_lose_every: None,
         }
     }
 }
@@ -509,7 +515,7 @@ impl Collector {
         let mutators = self.mutators.lock();
 
         // Mark: roots, then the mutators' barrier buffers, then drain.
-        let mut tr = Tracer::new(heap);
+        let mut tr = Tracer::new(heap).with_fault(self.config.fault_lose_every.unwrap_or(0));
         self.roots.for_each(|s| tr.edge(s.load(Ordering::Relaxed)));
         for m in mutators.iter() {
             // SAFETY: world stopped, as above.

@@ -38,6 +38,10 @@ pub struct Tracer<'h> {
     pub(crate) marked_bytes: u64,
     /// Scan objects whose trace function ran.
     pub(crate) scanned_objects: u64,
+    /// Fault injection for testing checkmark: if non-zero, every
+    /// `skip_every`-th newly found object is left white (a lost object).
+    skip_every: u64,
+    found: u64,
 }
 
 enum Mode {
@@ -60,7 +64,17 @@ impl<'h> Tracer<'h> {
             marked_objects: 0,
             marked_bytes: 0,
             scanned_objects: 0,
+            skip_every: 0,
+            found: 0,
         }
+    }
+
+    /// A marking tracer that deliberately loses every `n`-th object it
+    /// would mark (n = 0: none). Only for showing that checkmark catches a
+    /// broken mark; see `GcConfig::fault_lose_every`.
+    pub(crate) fn with_fault(mut self, n: u64) -> Self {
+        self.skip_every = n;
+        self
     }
 
     pub(crate) fn new_checkmark(heap: &'h MHeap) -> Self {
@@ -93,6 +107,12 @@ impl<'h> Tracer<'h> {
         match &mut self.mode {
             Mode::Record => {}
             Mode::Mark => {
+                if self.skip_every != 0 && !o.span.is_marked(o.index) {
+                    self.found += 1;
+                    if self.found.is_multiple_of(self.skip_every) {
+                        return; // injected fault: the object stays white
+                    }
+                }
                 if self.heap.mark_found(&o) {
                     return;
                 }

@@ -124,6 +124,14 @@ impl HeapBuilder {
         self
     }
 
+    /// **Testing only — breaks the collector**: marking loses every n-th
+    /// object, so that a test can show checkmark mode catching it.
+    #[doc(hidden)]
+    pub fn __fault_lose_every(mut self, n: u64) -> Self {
+        self.config.fault_lose_every = Some(n);
+        self
+    }
+
     /// Builds the heap. No memory is reserved until the first allocation.
     pub fn build(self) -> Result<Heap, BuildError> {
         Ok(Heap {
