@@ -584,3 +584,71 @@ fn drops_may_create_and_drop_mutators() {
     settle(&h);
     assert_eq!(h.stats().drop_panics, 0);
 }
+
+fn churn(h: &Heap, live: usize, rounds: usize) -> u64 {
+    let mut m = h.mutator();
+    let table: Root<GcRefCell<'static, Vec<Gc<'static, [u64; 128]>>>> = m.scope(|cx| {
+        let v = (0..live)
+            .map(|i| cx.alloc([i as u64; 128]).unwrap())
+            .collect::<Vec<_>>();
+        cx.root(cx.alloc(GcRefCell::new(v)).unwrap())
+    });
+    let mut peak = 0;
+    for round in 0..rounds {
+        for chunk in 0..4 {
+            m.scope(|cx| {
+                let t = table.get(cx);
+                for i in 0..live / 4 {
+                    let slot = (chunk * live / 4 + i) % live;
+                    let x = cx.alloc([(round + slot) as u64; 128]).unwrap();
+                    t.borrow_mut(cx)[slot] = x;
+                }
+            });
+            peak = peak.max(h.stats().mem.heap_inuse);
+        }
+    }
+    peak
+}
+
+// These two measure the pacer itself, so they turn off stress mode (CI's
+// second pass sets it through the environment).
+#[test]
+fn the_memory_limit_tightens_the_goal() {
+    // 8 MiB live. GOGC=400 alone would let the heap reach ~40 MiB; a
+    // 24 MiB limit must hold it well below that.
+    let live = 8192;
+    let loose = Heap::builder()
+        .gc_percent(400)
+        .stress(None)
+        .build()
+        .unwrap();
+    let loose_peak = churn(&loose, live, 12);
+    let tight = Heap::builder()
+        .stress(None)
+        .gc_percent(400)
+        .memory_limit(24 << 20)
+        .build()
+        .unwrap();
+    let tight_peak = churn(&tight, live, 12);
+    assert!(loose_peak > 28 << 20, "GOGC=400 peak only {loose_peak}");
+    assert!(tight_peak < 26 << 20, "limited peak {tight_peak}");
+    assert!(tight.stats().heap_goal <= 24 << 20);
+    assert!(tight.stats().num_gc > loose.stats().num_gc);
+}
+
+#[test]
+fn gc_off_collects_only_at_the_memory_limit() {
+    let h = Heap::builder()
+        .stress(None)
+        .gc_off()
+        .memory_limit(32 << 20)
+        .build()
+        .unwrap();
+    let peak = churn(&h, 4096, 16);
+    let s = h.stats();
+    assert!(s.num_gc > 0, "the limit never triggered a cycle");
+    assert!(peak < 34 << 20, "peak {peak}");
+    let off = Heap::builder().gc_off().stress(None).build().unwrap();
+    churn(&off, 1024, 4);
+    assert_eq!(off.stats().num_gc, 0, "GOGC=off without a limit collected");
+}
