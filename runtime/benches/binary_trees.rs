@@ -1,0 +1,379 @@
+//! The Benchmarks Game's binary-trees
+//! (<https://benchmarksgame-team.pages.debian.net/benchmarksgame/description/binarytrees.html>),
+//! single-threaded, three ways in one binary: spanheap (`Gc`), `Box` (the
+//! system allocator, glibc malloc) and `Rc`.
+//!
+//! One criterion *iteration* is one whole program run at depth
+//! [`DEPTH`]: build and check a stretch tree of depth `DEPTH + 1` and drop
+//! it; build a long-lived tree of depth `DEPTH`; for `d = 4, 6, …, DEPTH`
+//! build, check and drop `2^(DEPTH - d + 4)` trees of depth `d`; check the
+//! long-lived tree. `check` counts a tree's nodes. Trees are built
+//! bottom-up, as in the reference programs.
+//!
+//! spanheap: one heap (default settings: GOGC=100, background sweeping)
+//! and one mutator for the whole benchmark. Every tree is built and
+//! checked inside its own `Mutator::scope`, which is left after the tree,
+//! so a collection can run between any two trees (collections run only at
+//! safepoints). The long-lived tree is kept in a `Root`, dropped at the end
+//! of the iteration. Each iteration takes about a second, so the group uses
+//! criterion's flat sampling (the same iteration count in every sample)
+//! and 10 samples.
+//!
+//! Before measuring, the three implementations are run once and their
+//! check numbers compared. After criterion finishes, `main` reads the
+//! medians back from `target/criterion/binary-trees/…/new/estimates.json`
+//! (only files written by this run) and prints a ratio table
+//! (spanheap/Box, Rc/Box), then spanheap's GC statistics over the whole
+//! benchmark.
+
+use criterion::{BenchmarkId, Criterion, SamplingMode};
+use spanheap::{Gc, GcStats, Heap, Mutator, Root, Scope, Trace};
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+/// The depth criterion measures (`max_depth` of the program).
+const DEPTH: u32 = 16;
+const MIN_DEPTH: u32 = 4;
+
+/// The implementations, in table order.
+const IMPLS: [&str; 3] = ["spanheap", "box", "rc"];
+
+/// One way of building trees.
+trait Trees {
+    /// A tree that outlives the iteration loop.
+    type LongLived;
+    /// Builds a tree of `depth`, checks it, drops it; returns the check.
+    fn build_check(&mut self, depth: u32) -> u64;
+    /// Builds the long-lived tree.
+    fn build_long(&mut self, depth: u32) -> Self::LongLived;
+    /// Checks the long-lived tree.
+    fn check_long(&mut self, t: &Self::LongLived) -> u64;
+}
+
+/// One binary-trees run for `max_depth`; returns the check numbers in
+/// output order (stretch, each depth's sum, long-lived).
+fn binary_trees<T: Trees>(t: &mut T, max_depth: u32) -> Vec<u64> {
+    let max_depth = max_depth.max(MIN_DEPTH + 2);
+    let mut out = vec![t.build_check(max_depth + 1)];
+    let long = t.build_long(max_depth);
+    for depth in (MIN_DEPTH..=max_depth).step_by(2) {
+        let iterations = 1u64 << (max_depth - depth + MIN_DEPTH);
+        let mut check = 0;
+        for _ in 0..iterations {
+            check += t.build_check(depth);
+        }
+        out.push(check);
+    }
+    out.push(t.check_long(&long));
+    out
+}
+
+// ---------------------------------------------------------------------
+// spanheap
+// ---------------------------------------------------------------------
+
+#[derive(Trace)]
+struct Node<'gc> {
+    left: Option<Gc<'gc, Node<'gc>>>,
+    right: Option<Gc<'gc, Node<'gc>>>,
+}
+
+fn gc_tree<'gc>(cx: &'gc Scope<'_>, depth: u32) -> Gc<'gc, Node<'gc>> {
+    let node = if depth == 0 {
+        Node {
+            left: None,
+            right: None,
+        }
+    } else {
+        Node {
+            left: Some(gc_tree(cx, depth - 1)),
+            right: Some(gc_tree(cx, depth - 1)),
+        }
+    };
+    cx.alloc(node).expect("spanheap allocation failed")
+}
+
+fn gc_check(n: &Node<'_>) -> u64 {
+    1 + match (n.left, n.right) {
+        (Some(l), Some(r)) => gc_check(&l) + gc_check(&r),
+        _ => 0,
+    }
+}
+
+struct Spanheap(Mutator);
+
+impl Trees for Spanheap {
+    type LongLived = Root<Node<'static>>;
+    fn build_check(&mut self, depth: u32) -> u64 {
+        self.0.scope(|cx| gc_check(&gc_tree(cx, depth)))
+    }
+    fn build_long(&mut self, depth: u32) -> Root<Node<'static>> {
+        self.0.scope(|cx| cx.root(gc_tree(cx, depth)))
+    }
+    fn check_long(&mut self, t: &Root<Node<'static>>) -> u64 {
+        self.0.scope(|cx| gc_check(&t.get(cx)))
+    }
+}
+
+// ---------------------------------------------------------------------
+// Box
+// ---------------------------------------------------------------------
+
+struct BoxNode {
+    left: Option<Box<BoxNode>>,
+    right: Option<Box<BoxNode>>,
+}
+
+fn box_tree(depth: u32) -> Box<BoxNode> {
+    if depth == 0 {
+        Box::new(BoxNode {
+            left: None,
+            right: None,
+        })
+    } else {
+        Box::new(BoxNode {
+            left: Some(box_tree(depth - 1)),
+            right: Some(box_tree(depth - 1)),
+        })
+    }
+}
+
+fn box_check(n: &BoxNode) -> u64 {
+    1 + match (&n.left, &n.right) {
+        (Some(l), Some(r)) => box_check(l) + box_check(r),
+        _ => 0,
+    }
+}
+
+struct Boxed;
+
+impl Trees for Boxed {
+    type LongLived = Box<BoxNode>;
+    fn build_check(&mut self, depth: u32) -> u64 {
+        box_check(&box_tree(depth))
+    }
+    fn build_long(&mut self, depth: u32) -> Box<BoxNode> {
+        box_tree(depth)
+    }
+    fn check_long(&mut self, t: &Box<BoxNode>) -> u64 {
+        box_check(t)
+    }
+}
+
+// ---------------------------------------------------------------------
+// Rc
+// ---------------------------------------------------------------------
+
+struct RcNode {
+    left: Option<Rc<RcNode>>,
+    right: Option<Rc<RcNode>>,
+}
+
+fn rc_tree(depth: u32) -> Rc<RcNode> {
+    if depth == 0 {
+        Rc::new(RcNode {
+            left: None,
+            right: None,
+        })
+    } else {
+        Rc::new(RcNode {
+            left: Some(rc_tree(depth - 1)),
+            right: Some(rc_tree(depth - 1)),
+        })
+    }
+}
+
+fn rc_check(n: &RcNode) -> u64 {
+    1 + match (&n.left, &n.right) {
+        (Some(l), Some(r)) => rc_check(l) + rc_check(r),
+        _ => 0,
+    }
+}
+
+struct Counted;
+
+impl Trees for Counted {
+    type LongLived = Rc<RcNode>;
+    fn build_check(&mut self, depth: u32) -> u64 {
+        rc_check(&rc_tree(depth))
+    }
+    fn build_long(&mut self, depth: u32) -> Rc<RcNode> {
+        rc_tree(depth)
+    }
+    fn check_long(&mut self, t: &Rc<RcNode>) -> u64 {
+        rc_check(t)
+    }
+}
+
+// ---------------------------------------------------------------------
+// Benchmark
+// ---------------------------------------------------------------------
+
+/// Runs the benchmark group; returns spanheap's GC statistics and the
+/// number of binary-trees runs made on its heap (if it ran).
+fn bench(c: &mut Criterion) -> Option<(GcStats, u64)> {
+    let heap = Heap::builder().build().expect("default heap settings");
+    let mut sh = Spanheap(heap.mutator());
+
+    // Same check numbers for all three (also warms the heap up).
+    let expect = binary_trees(&mut Boxed, DEPTH);
+    assert_eq!(
+        binary_trees(&mut sh, DEPTH),
+        expect,
+        "spanheap checks differ"
+    );
+    assert_eq!(
+        binary_trees(&mut Counted, DEPTH),
+        expect,
+        "Rc checks differ"
+    );
+
+    let mut g = c.benchmark_group("binary-trees");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(10));
+    let func = format!("depth{DEPTH}");
+    let mut runs = 0u64;
+    let mut ran = false;
+    g.bench_function(BenchmarkId::new(&func, "spanheap"), |b| {
+        ran = true;
+        b.iter(|| {
+            runs += 1;
+            binary_trees(&mut sh, black_box(DEPTH))
+        })
+    });
+    g.bench_function(BenchmarkId::new(&func, "box"), |b| {
+        b.iter(|| binary_trees(&mut Boxed, black_box(DEPTH)))
+    });
+    g.bench_function(BenchmarkId::new(&func, "rc"), |b| {
+        b.iter(|| binary_trees(&mut Counted, black_box(DEPTH)))
+    });
+    g.finish();
+    drop(sh);
+    ran.then(|| (heap.stats(), runs))
+}
+
+// ---------------------------------------------------------------------
+// Ratio table (the same reading-back as heap/benches/alloc.rs).
+// ---------------------------------------------------------------------
+
+/// Criterion's output directory, found the way criterion 0.8 finds it:
+/// `$CRITERION_HOME`, else `<cargo target dir>/criterion` (from
+/// `$CARGO_TARGET_DIR`, or `$CARGO metadata` when run by cargo), else
+/// `target/criterion` under the working directory.
+fn criterion_dir() -> PathBuf {
+    if let Some(h) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(h);
+    }
+    match cargo_target_dir() {
+        Some(t) => t.join("criterion"),
+        None => PathBuf::from("target/criterion"),
+    }
+}
+
+fn cargo_target_dir() -> Option<PathBuf> {
+    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
+        return Some(PathBuf::from(t));
+    }
+    let out = std::process::Command::new(std::env::var_os("CARGO")?)
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .output()
+        .ok()?;
+    let json = String::from_utf8(out.stdout).ok()?;
+    // The top-level `"target_directory":"..."` (the last one in the output).
+    let key = "\"target_directory\"";
+    let rest = json[json.rfind(key)? + key.len()..].trim_start();
+    let rest = rest.strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let mut dir = String::new();
+    let mut chars = rest.chars();
+    loop {
+        match chars.next()? {
+            '"' => break,
+            '\\' => dir.push(chars.next()?),
+            c => dir.push(c),
+        }
+    }
+    Some(PathBuf::from(dir))
+}
+
+/// The `point_estimate` of the `median` object in criterion's
+/// `estimates.json` (hand-parsed: no JSON dependency).
+fn parse_median(json: &str) -> Option<f64> {
+    let rest = &json[json.find("\"median\"")?..];
+    let rest = &rest[rest.find("\"point_estimate\"")? + "\"point_estimate\"".len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let end = rest
+        .find(|ch: char| !(ch.is_ascii_digit() || matches!(ch, '.' | '-' | '+' | 'e' | 'E')))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// Median ns per iteration of `binary-trees/depth<DEPTH>/<imp>`, if this
+/// run wrote it (files older than `since` come from an earlier run).
+fn median_ns(dir: &std::path::Path, since: SystemTime, imp: &str) -> Option<f64> {
+    let path = dir
+        .join("binary-trees")
+        .join(format!("depth{DEPTH}"))
+        .join(imp)
+        .join("new/estimates.json");
+    let fresh = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t >= since);
+    if !fresh {
+        return None;
+    }
+    parse_median(&std::fs::read_to_string(&path).ok()?)
+}
+
+fn print_ratio_table(since: SystemTime) {
+    let dir = criterion_dir();
+    let m: Vec<Option<f64>> = IMPLS.iter().map(|i| median_ns(&dir, since, i)).collect();
+    if m.iter().all(Option::is_none) {
+        println!(
+            "\nratio table: no estimates written by this run in {} (filtered, or --test/--list mode)",
+            dir.display()
+        );
+        return;
+    }
+    let ms = |x: Option<f64>| x.map_or("n/a".to_string(), |v| format!("{:.1}", v / 1e6));
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:.2}", a / b),
+        _ => "n/a".to_string(),
+    };
+    println!(
+        "\nratio table (from {}): median ms per binary-trees run at depth {DEPTH}\n",
+        dir.display()
+    );
+    println!("| depth | spanheap | Box | Rc | spanheap/Box | Rc/Box |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| {DEPTH} | {} | {} | {} | {} | {} |",
+        ms(m[0]),
+        ms(m[1]),
+        ms(m[2]),
+        ratio(m[0], m[1]),
+        ratio(m[2], m[1]),
+    );
+}
+
+fn main() {
+    let since = SystemTime::now();
+    let mut c = Criterion::default().configure_from_args();
+    let stats = bench(&mut c);
+    c.final_summary();
+    print_ratio_table(since);
+    if let Some((st, runs)) = stats {
+        println!(
+            "\nspanheap GC over {runs} measured + warm-up runs (plus 1 check run): {} collections, \
+             pause total {:.1} ms, max {:.2} ms, heap_goal {:.1} MiB, heap_inuse {:.1} MiB",
+            st.num_gc,
+            st.pause_total.as_secs_f64() * 1e3,
+            st.pause_max.as_secs_f64() * 1e3,
+            st.heap_goal as f64 / (1u64 << 20) as f64,
+            st.mem.heap_inuse as f64 / (1u64 << 20) as f64,
+        );
+    }
+}
