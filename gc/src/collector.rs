@@ -27,6 +27,9 @@
 //! - while `RUNNING` is set, `count == 0` and no mutator is in a scope: the
 //!   world is stopped, the runner owns every mcache (it may flush them) and
 //!   no object is written;
+//! - the runner is the only marker: no other thread sets mark bits while a
+//!   cycle runs (the tracer relies on it to mark without locked
+//!   instructions; parallel marking will use `MSpan::mark`);
 //! - mark bits are set only between `finish_sweep` and `begin_sweep` of one
 //!   run (the heap's sweep protocol requires it);
 //! - a thread in a scope of a heap never enters a scope of another heap
@@ -194,6 +197,9 @@ struct Sweeper {
     heap: Arc<MHeap>,
     ctl: Mutex<SweeperCtl>,
     cv: Condvar,
+    /// Retained-memory target for scavenging after a sweep (bytes;
+    /// `u64::MAX`: none). Set by each cycle.
+    retain: AtomicU64,
 }
 
 struct SweeperCtl {
@@ -223,9 +229,12 @@ impl Sweeper {
                 }
                 crate::sync::thread::yield_now();
             }
-            let goal = self.heap.scavenge_goal();
-            if goal != usize::MAX {
-                self.heap.scavenge(goal, 64 << 20);
+            // Give back free pages above the target only: pages the heap
+            // will reuse before the next cycle stay (releasing them cost a
+            // madvise now and page faults soon after).
+            let target = self.retain.load(Ordering::Relaxed);
+            if target != u64::MAX {
+                self.heap.scavenge(target as usize, 64 << 20);
             }
         }
     }
@@ -252,6 +261,7 @@ impl Collector {
                     stop: false,
                 }),
                 cv: Condvar::new(),
+                retain: AtomicU64::new(u64::MAX),
             })
         });
         let thread = match &sweeper {
@@ -574,11 +584,16 @@ impl Collector {
         };
         let goal = heap_goal(&self.config.pacer, tr.marked_bytes, overhead);
         heap.set_gc_trigger(goal);
+        // Scavenging target (Go's gcPercentGoal and memoryLimitGoal): keep
+        // up to goal + 10 % resident — the heap grows back to the goal
+        // before the next cycle — and at most 95 % of the memory limit.
+        let mut retain = goal.saturating_add(goal / 10);
         if let Some(limit) = self.config.pacer.memory_limit {
-            // Give free pages back once the sweep has freed them, aiming at
-            // 95 % of the limit (Go's memoryLimitGoal for the scavenger).
-            let target = (limit - limit / 20).saturating_sub(overhead.metadata);
-            heap.set_scavenge_goal(target as usize);
+            retain = retain.min((limit - limit / 20).saturating_sub(overhead.metadata));
+        }
+        heap.set_scavenge_goal(retain.min(usize::MAX as u64) as usize);
+        if let Some(s) = &self.sweeper {
+            s.retain.store(retain, Ordering::Relaxed);
         }
         drop(mutators);
         let t3 = Instant::now();

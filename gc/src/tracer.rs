@@ -20,7 +20,7 @@
 //! whose mark bit is clear — each one would be a lost object.
 
 use crate::object::header_of;
-use spanheap_heap::MHeap;
+use spanheap_heap::{MHeap, MSpan, ObjectRef};
 use std::collections::HashSet;
 
 /// Reports GC pointers to the collector. Given to [`trace`]
@@ -42,6 +42,12 @@ pub struct Tracer<'h> {
     /// `skip_every`-th newly found object is left white (a lost object).
     skip_every: u64,
     found: u64,
+    /// The span the last edge fell in, and its object range
+    /// `[cache_lo, cache_lo + cache_len)`: edges into the same span skip
+    /// the arena index (spans do not change while the world is stopped).
+    cache_span: Option<&'h MSpan>,
+    cache_lo: usize,
+    cache_len: usize,
 }
 
 enum Mode {
@@ -66,6 +72,9 @@ impl<'h> Tracer<'h> {
             scanned_objects: 0,
             skip_every: 0,
             found: 0,
+            cache_span: None,
+            cache_lo: 0,
+            cache_len: 0,
         }
     }
 
@@ -97,13 +106,30 @@ impl<'h> Tracer<'h> {
     /// safely, so the process aborts with a message.
     #[inline]
     pub fn edge(&mut self, addr: usize) {
-        let Some(o) = self.heap.find_object(addr) else {
-            foreign_pointer(addr)
-        };
         if let Mode::Record = self.mode {
+            // Checked when the collector drains the barrier buffer.
             self.grey.push(addr);
             return;
         }
+        let o = match self.cache_span {
+            Some(span) if addr.wrapping_sub(self.cache_lo) < self.cache_len => {
+                let index = span.object_index(addr);
+                ObjectRef {
+                    span,
+                    index,
+                    base: span.object_addr(index),
+                }
+            }
+            _ => {
+                let Some(o) = self.heap.find_object(addr) else {
+                    foreign_pointer(addr)
+                };
+                self.cache_span = Some(o.span);
+                self.cache_lo = o.span.base();
+                self.cache_len = o.span.nelems() * o.span.elemsize();
+                o
+            }
+        };
         match &mut self.mode {
             Mode::Record => {}
             Mode::Mark => {
@@ -113,7 +139,10 @@ impl<'h> Tracer<'h> {
                         return; // injected fault: the object stays white
                     }
                 }
-                if self.heap.mark_found(&o) {
+                // SAFETY: marking stops the world and this tracer is the
+                // only marker (collector.rs), so no other thread sets mark
+                // or page-mark bits.
+                if unsafe { self.heap.mark_found_unshared(&o) } {
                     return;
                 }
             }
@@ -149,8 +178,28 @@ impl<'h> Tracer<'h> {
     }
 
     /// Scans grey objects until none is left (Go's `gcDrain`).
+    ///
+    /// Objects pass through a small FIFO between the grey stack and the
+    /// scan, and are prefetched on entering it, so the cache miss on an
+    /// object's header overlaps the scanning of the ones before it
+    /// (Boehm's mark-stack prefetching; Go prefetches in `scanobject`).
     pub(crate) fn drain(&mut self) {
-        while let Some(base) = self.grey.pop() {
+        const AHEAD: usize = 8;
+        let mut ring = [0usize; AHEAD];
+        let (mut head, mut len) = (0usize, 0usize);
+        loop {
+            while len < AHEAD {
+                let Some(b) = self.grey.pop() else { break };
+                prefetch(b);
+                ring[(head + len) % AHEAD] = b;
+                len += 1;
+            }
+            if len == 0 {
+                return;
+            }
+            let base = ring[head];
+            head = (head + 1) % AHEAD;
+            len -= 1;
             // SAFETY: only scan objects are pushed, by the edge that marked
             // them; they are allocated and initialised (object.rs
             // invariants) and cannot be freed while marking runs (sweeping
@@ -170,6 +219,19 @@ impl<'h> Tracer<'h> {
             Mode::Check { unmarked, .. } => unmarked,
         }
     }
+}
+
+/// A hint to bring the cache line at `addr` in (no-op off x86-64).
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it never faults and has no
+    // architectural effect, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(addr as *const i8, std::arch::x86_64::_MM_HINT_T0)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 #[cold]

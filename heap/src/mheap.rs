@@ -370,6 +370,22 @@ impl MHeap {
         was
     }
 
+    /// [`MHeap::mark_found`] with [`MSpan::mark_unshared`]; the span's
+    /// page-mark bit is set once per mark phase (the span remembers it).
+    ///
+    /// # Safety
+    /// 1. As for [`MSpan::mark_unshared`]: no other thread sets mark bits
+    ///    of the span, or page-mark bits, concurrently.
+    #[inline]
+    pub unsafe fn mark_found_unshared(&self, o: &ObjectRef<'_>) -> bool {
+        // SAFETY: obligation 1.
+        let was = unsafe { o.span.mark_unshared(o.index) };
+        if !was && !o.span.note_page_marked(self.sweepgen()) {
+            self.set_span_page_marked(o.span);
+        }
+        was
+    }
+
     pub(crate) fn set_span_page_marked(&self, s: &MSpan) {
         let base = s.base();
         if let Some(a) = self.arenas.arena_of(base) {

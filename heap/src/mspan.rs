@@ -147,6 +147,12 @@ pub struct MSpan {
     /// `gcmarkBits`: bits set by markers with `fetch_or`; pointer replaced
     /// only by `sweep`.
     gcmark_bits: AtomicPtr<crate::sync::atomic::AtomicU64>,
+    /// The heap sweepgen of the mark phase in which this span's page-mark
+    /// bit was last set (odd = never; sweepgens are even). Lets markers
+    /// skip the arena lookup of `set_span_page_marked` after the first
+    /// marked object of a span: a mark phase happens at one sweepgen, and
+    /// a span is never reused while a mark runs.
+    page_marked_sg: AtomicU32,
 }
 
 // SAFETY: MSpan is shared between threads by design. Its shared fields are
@@ -242,6 +248,7 @@ impl MSpan {
             sweepgen: AtomicU32::new(0),
             alloc_bits: AtomicPtr::new(std::ptr::null_mut()),
             gcmark_bits: AtomicPtr::new(std::ptr::null_mut()),
+            page_marked_sg: AtomicU32::new(1),
         }
     }
 
@@ -293,6 +300,7 @@ impl MSpan {
         self.gcmark_bits
             .store(bits.alloc(nelems).as_ptr(), Ordering::Relaxed);
         self.sweepgen.store(sweepgen, Ordering::Relaxed);
+        self.page_marked_sg.store(1, Ordering::Relaxed);
         // Release: publishes everything above to readers that load `state`
         // with Acquire (find_object, heap walks).
         self.state.store(SpanState::InUse as u8, Ordering::Release);
@@ -423,6 +431,37 @@ impl MSpan {
         // SAFETY: i < nelems and the bitmap has nelems bits; the bitmap's
         // arena lives while the span is InUse (gcbits epoch rule).
         unsafe { gcbits::set(self.mark_bits(), i) }
+    }
+
+    /// Records that the span's page-mark bit was set in the mark phase of
+    /// sweepgen `sg`; returns whether it already was.
+    #[inline(always)]
+    pub(crate) fn note_page_marked(&self, sg: u32) -> bool {
+        if self.page_marked_sg.load(Ordering::Relaxed) == sg {
+            return true;
+        }
+        self.page_marked_sg.store(sg, Ordering::Relaxed);
+        false
+    }
+
+    /// Marks object `i` like [`MSpan::mark`], but with a plain load and
+    /// store instead of a locked read-modify-write (about 20 cycles less
+    /// per newly marked object on x86-64).
+    ///
+    /// # Safety
+    /// 1. No other thread sets mark bits of this span until this returns
+    ///    (e.g. a single marker with the world stopped and allocate-black
+    ///    off).
+    ///
+    /// # Panics
+    /// If `i >= nelems()`.
+    #[inline(always)]
+    pub unsafe fn mark_unshared(&self, i: usize) -> bool {
+        assert!(i < self.nelems(), "mark index out of range");
+        // SAFETY: i < nelems and the bitmap has nelems bits; the bitmap's
+        // arena lives while the span is InUse; obligation 1 rules out a
+        // concurrent update of the word.
+        unsafe { gcbits::set_unshared(self.mark_bits(), i) }
     }
 
     /// Whether object `i` is marked.
