@@ -567,11 +567,11 @@ impl Collector {
                 }
             }
         });
-        // SAFETY: the world is stopped (RUNNING: no mutator is in a scope,
-        // and we hold the registry lock, so no mutator is being created or
+        // The world is stopped (RUNNING: no mutator is in a scope, and we
+        // hold the registry lock, so no mutator is being created or
         // dropped: no thread is inside an MCache method), and marking is
-        // complete: nothing sets a mark bit until the next
-        // cycle's finish_sweep.
+        // complete: nothing sets a mark bit until the next finish_sweep.
+        // SAFETY: obligations 1 and 2 of begin_sweep, as just argued.
         if let Err(e) = unsafe { heap.begin_sweep() } {
             fatal(&format!("cannot start the sweep: {e}"));
         }
@@ -696,10 +696,10 @@ impl Drop for Collector {
             fatal(&format!("teardown: {e}"));
         }
         let dp = &self.drop_panics;
-        // SAFETY: we are being dropped, so no other thread uses the heap
-        // (mutators, roots and weak refs hold Arcs to us; the sweeper thread
-        // was joined) and every mcache was flushed (obligation 1); sweeping
-        // finished just above (obligation 2).
+        // We are being dropped, so no other thread uses the heap (mutators,
+        // roots and weak refs hold Arcs to us; the sweeper thread was
+        // joined) and every mcache was flushed; sweeping finished above.
+        // SAFETY: obligations 1 and 2 of for_each_allocated, as argued.
         unsafe {
             self.heap.for_each_allocated(|base, span| {
                 if !span.spanclass().noscan() && !drop_dead_object(base) {

@@ -200,10 +200,11 @@ impl<'h> Tracer<'h> {
             let base = ring[head];
             head = (head + 1) % AHEAD;
             len -= 1;
-            // SAFETY: only scan objects are pushed, by the edge that marked
-            // them; they are allocated and initialised (object.rs
-            // invariants) and cannot be freed while marking runs (sweeping
-            // of this cycle starts after mark termination).
+            // Only scan objects are pushed, by the edge that marked them;
+            // they are allocated and initialised (object.rs invariants) and
+            // not freed while marking runs (this cycle's sweep starts
+            // after mark termination).
+            // SAFETY: `base` is an initialised scan object, as argued.
             let info = unsafe { header_of(base) };
             self.scanned_objects += 1;
             // SAFETY: `base + value_offset` holds the initialised value
