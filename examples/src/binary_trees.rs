@@ -25,9 +25,11 @@
 //! (defaults 21 and 100; `gc-percent` is spanheap's GOGC, for experiments
 //! with the pacing). `SPANHEAP_GCTRACE=1` prints one line per collection.
 
-use spanheap::{Gc, Heap, Mutator, Root, Scope, Trace};
+use spanheap::{Heap, Mutator, Root};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+mod trees;
+use trees::*;
 
 const MIN_DEPTH: u32 = 4;
 
@@ -73,34 +75,6 @@ fn binary_trees<T: Trees>(t: &mut T, n: u32) -> Vec<String> {
 // ---------------------------------------------------------------------
 // spanheap
 // ---------------------------------------------------------------------
-
-#[derive(Trace)]
-struct Node<'gc> {
-    left: Option<Gc<'gc, Node<'gc>>>,
-    right: Option<Gc<'gc, Node<'gc>>>,
-}
-
-fn gc_tree<'gc>(cx: &'gc Scope<'_>, depth: u32) -> Gc<'gc, Node<'gc>> {
-    let node = if depth == 0 {
-        Node {
-            left: None,
-            right: None,
-        }
-    } else {
-        Node {
-            left: Some(gc_tree(cx, depth - 1)),
-            right: Some(gc_tree(cx, depth - 1)),
-        }
-    };
-    cx.alloc(node).expect("spanheap allocation failed")
-}
-
-fn gc_check(n: &Node<'_>) -> u64 {
-    1 + match (n.left, n.right) {
-        (Some(l), Some(r)) => gc_check(&l) + gc_check(&r),
-        _ => 0,
-    }
-}
 
 struct Spanheap {
     heap: Heap,
@@ -150,32 +124,6 @@ impl Trees for Spanheap {
 // Box
 // ---------------------------------------------------------------------
 
-struct BoxNode {
-    left: Option<Box<BoxNode>>,
-    right: Option<Box<BoxNode>>,
-}
-
-fn box_tree(depth: u32) -> Box<BoxNode> {
-    if depth == 0 {
-        Box::new(BoxNode {
-            left: None,
-            right: None,
-        })
-    } else {
-        Box::new(BoxNode {
-            left: Some(box_tree(depth - 1)),
-            right: Some(box_tree(depth - 1)),
-        })
-    }
-}
-
-fn box_check(n: &BoxNode) -> u64 {
-    1 + match (&n.left, &n.right) {
-        (Some(l), Some(r)) => box_check(l) + box_check(r),
-        _ => 0,
-    }
-}
-
 struct Boxed;
 
 impl Trees for Boxed {
@@ -194,32 +142,6 @@ impl Trees for Boxed {
 // ---------------------------------------------------------------------
 // Rc
 // ---------------------------------------------------------------------
-
-struct RcNode {
-    left: Option<Rc<RcNode>>,
-    right: Option<Rc<RcNode>>,
-}
-
-fn rc_tree(depth: u32) -> Rc<RcNode> {
-    if depth == 0 {
-        Rc::new(RcNode {
-            left: None,
-            right: None,
-        })
-    } else {
-        Rc::new(RcNode {
-            left: Some(rc_tree(depth - 1)),
-            right: Some(rc_tree(depth - 1)),
-        })
-    }
-}
-
-fn rc_check(n: &RcNode) -> u64 {
-    1 + match (&n.left, &n.right) {
-        (Some(l), Some(r)) => rc_check(l) + rc_check(r),
-        _ => 0,
-    }
-}
 
 struct Counted;
 

@@ -27,9 +27,9 @@
 //! benchmark.
 
 use criterion::{BenchmarkId, Criterion, SamplingMode};
-use spanheap::{Gc, GcStats, Heap, Mutator, Root, Scope, Trace};
+use spanheap::{GcStats, Heap, Mutator, Root};
 use std::hint::black_box;
-use std::path::PathBuf;
+
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
@@ -74,34 +74,6 @@ fn binary_trees<T: Trees>(t: &mut T, max_depth: u32) -> Vec<u64> {
 // spanheap
 // ---------------------------------------------------------------------
 
-#[derive(Trace)]
-struct Node<'gc> {
-    left: Option<Gc<'gc, Node<'gc>>>,
-    right: Option<Gc<'gc, Node<'gc>>>,
-}
-
-fn gc_tree<'gc>(cx: &'gc Scope<'_>, depth: u32) -> Gc<'gc, Node<'gc>> {
-    let node = if depth == 0 {
-        Node {
-            left: None,
-            right: None,
-        }
-    } else {
-        Node {
-            left: Some(gc_tree(cx, depth - 1)),
-            right: Some(gc_tree(cx, depth - 1)),
-        }
-    };
-    cx.alloc(node).expect("spanheap allocation failed")
-}
-
-fn gc_check(n: &Node<'_>) -> u64 {
-    1 + match (n.left, n.right) {
-        (Some(l), Some(r)) => gc_check(&l) + gc_check(&r),
-        _ => 0,
-    }
-}
-
 struct Spanheap(Mutator);
 
 impl Trees for Spanheap {
@@ -121,32 +93,6 @@ impl Trees for Spanheap {
 // Box
 // ---------------------------------------------------------------------
 
-struct BoxNode {
-    left: Option<Box<BoxNode>>,
-    right: Option<Box<BoxNode>>,
-}
-
-fn box_tree(depth: u32) -> Box<BoxNode> {
-    if depth == 0 {
-        Box::new(BoxNode {
-            left: None,
-            right: None,
-        })
-    } else {
-        Box::new(BoxNode {
-            left: Some(box_tree(depth - 1)),
-            right: Some(box_tree(depth - 1)),
-        })
-    }
-}
-
-fn box_check(n: &BoxNode) -> u64 {
-    1 + match (&n.left, &n.right) {
-        (Some(l), Some(r)) => box_check(l) + box_check(r),
-        _ => 0,
-    }
-}
-
 struct Boxed;
 
 impl Trees for Boxed {
@@ -165,32 +111,6 @@ impl Trees for Boxed {
 // ---------------------------------------------------------------------
 // Rc
 // ---------------------------------------------------------------------
-
-struct RcNode {
-    left: Option<Rc<RcNode>>,
-    right: Option<Rc<RcNode>>,
-}
-
-fn rc_tree(depth: u32) -> Rc<RcNode> {
-    if depth == 0 {
-        Rc::new(RcNode {
-            left: None,
-            right: None,
-        })
-    } else {
-        Rc::new(RcNode {
-            left: Some(rc_tree(depth - 1)),
-            right: Some(rc_tree(depth - 1)),
-        })
-    }
-}
-
-fn rc_check(n: &RcNode) -> u64 {
-    1 + match (&n.left, &n.right) {
-        (Some(l), Some(r)) => rc_check(l) + rc_check(r),
-        _ => 0,
-    }
-}
 
 struct Counted;
 
@@ -260,56 +180,12 @@ fn bench(c: &mut Criterion) -> Option<(GcStats, u64)> {
 // Ratio table (the same reading-back as heap/benches/alloc.rs).
 // ---------------------------------------------------------------------
 
-/// Criterion's output directory, found the way criterion 0.8 finds it:
-/// `$CRITERION_HOME`, else `<cargo target dir>/criterion` (from
-/// `$CARGO_TARGET_DIR`, or `$CARGO metadata` when run by cargo), else
-/// `target/criterion` under the working directory.
-fn criterion_dir() -> PathBuf {
-    if let Some(h) = std::env::var_os("CRITERION_HOME") {
-        return PathBuf::from(h);
-    }
-    match cargo_target_dir() {
-        Some(t) => t.join("criterion"),
-        None => PathBuf::from("target/criterion"),
-    }
-}
-
-fn cargo_target_dir() -> Option<PathBuf> {
-    if let Some(t) = std::env::var_os("CARGO_TARGET_DIR") {
-        return Some(PathBuf::from(t));
-    }
-    let out = std::process::Command::new(std::env::var_os("CARGO")?)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .output()
-        .ok()?;
-    let json = String::from_utf8(out.stdout).ok()?;
-    // The top-level `"target_directory":"..."` (the last one in the output).
-    let key = "\"target_directory\"";
-    let rest = json[json.rfind(key)? + key.len()..].trim_start();
-    let rest = rest.strip_prefix(':')?.trim_start().strip_prefix('"')?;
-    let mut dir = String::new();
-    let mut chars = rest.chars();
-    loop {
-        match chars.next()? {
-            '"' => break,
-            '\\' => dir.push(chars.next()?),
-            c => dir.push(c),
-        }
-    }
-    Some(PathBuf::from(dir))
-}
-
-/// The `point_estimate` of the `median` object in criterion's
-/// `estimates.json` (hand-parsed: no JSON dependency).
-fn parse_median(json: &str) -> Option<f64> {
-    let rest = &json[json.find("\"median\"")?..];
-    let rest = &rest[rest.find("\"point_estimate\"")? + "\"point_estimate\"".len()..];
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-    let end = rest
-        .find(|ch: char| !(ch.is_ascii_digit() || matches!(ch, '.' | '-' | '+' | 'e' | 'E')))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
+#[path = "../../heap/benches/support/medians.rs"]
+mod medians;
+use medians::{criterion_dir, parse_median};
+#[path = "../../examples/src/trees.rs"]
+mod trees;
+use trees::*;
 
 /// Median ns per iteration of `binary-trees/depth<DEPTH>/<imp>`, if this
 /// run wrote it (files older than `since` come from an earlier run).
