@@ -26,24 +26,11 @@
 //! with the pacing). `SPANHEAP_GCTRACE=1` prints one line per collection.
 
 use spanheap::{Heap, Mutator, Root};
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 mod trees;
 use trees::*;
 
 const MIN_DEPTH: u32 = 4;
-
-/// One way of building trees.
-trait Trees {
-    /// A tree that outlives the iteration loop.
-    type LongLived;
-    /// Builds a tree of `depth`, checks it, drops it; returns the check.
-    fn build_check(&mut self, depth: u32) -> u64;
-    /// Builds the long-lived tree.
-    fn build_long(&mut self, depth: u32) -> Self::LongLived;
-    /// Checks the long-lived tree.
-    fn check_long(&mut self, t: &Self::LongLived) -> u64;
-}
 
 /// Runs binary-trees for `n`, returning the output lines.
 fn binary_trees<T: Trees>(t: &mut T, n: u32) -> Vec<String> {
@@ -124,39 +111,9 @@ impl Trees for Spanheap {
 // Box
 // ---------------------------------------------------------------------
 
-struct Boxed;
-
-impl Trees for Boxed {
-    type LongLived = Box<BoxNode>;
-    fn build_check(&mut self, depth: u32) -> u64 {
-        box_check(&box_tree(depth))
-    }
-    fn build_long(&mut self, depth: u32) -> Box<BoxNode> {
-        box_tree(depth)
-    }
-    fn check_long(&mut self, t: &Box<BoxNode>) -> u64 {
-        box_check(t)
-    }
-}
-
 // ---------------------------------------------------------------------
 // Rc
 // ---------------------------------------------------------------------
-
-struct Counted;
-
-impl Trees for Counted {
-    type LongLived = Rc<RcNode>;
-    fn build_check(&mut self, depth: u32) -> u64 {
-        rc_check(&rc_tree(depth))
-    }
-    fn build_long(&mut self, depth: u32) -> Rc<RcNode> {
-        rc_tree(depth)
-    }
-    fn check_long(&mut self, t: &Rc<RcNode>) -> u64 {
-        rc_check(t)
-    }
-}
 
 // ---------------------------------------------------------------------
 // Driver

@@ -85,3 +85,47 @@ pub fn rc_check(n: &RcNode) -> u64 {
         _ => 0,
     }
 }
+
+/// One way of building trees.
+pub trait Trees {
+    /// A tree that outlives the iteration loop.
+    type LongLived;
+    /// Builds a tree of `depth`, checks it, drops it; returns the check.
+    fn build_check(&mut self, depth: u32) -> u64;
+    /// Builds the long-lived tree.
+    fn build_long(&mut self, depth: u32) -> Self::LongLived;
+    /// Checks the long-lived tree.
+    fn check_long(&mut self, t: &Self::LongLived) -> u64;
+}
+
+/// `Box` on the system allocator.
+pub struct Boxed;
+
+impl Trees for Boxed {
+    type LongLived = Box<BoxNode>;
+    fn build_check(&mut self, depth: u32) -> u64 {
+        box_check(&box_tree(depth))
+    }
+    fn build_long(&mut self, depth: u32) -> Box<BoxNode> {
+        box_tree(depth)
+    }
+    fn check_long(&mut self, t: &Box<BoxNode>) -> u64 {
+        box_check(t)
+    }
+}
+
+/// `Rc`.
+pub struct Counted;
+
+impl Trees for Counted {
+    type LongLived = Rc<RcNode>;
+    fn build_check(&mut self, depth: u32) -> u64 {
+        rc_check(&rc_tree(depth))
+    }
+    fn build_long(&mut self, depth: u32) -> Rc<RcNode> {
+        rc_tree(depth)
+    }
+    fn check_long(&mut self, t: &Rc<RcNode>) -> u64 {
+        rc_check(t)
+    }
+}

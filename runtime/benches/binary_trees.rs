@@ -30,7 +30,6 @@ use criterion::{BenchmarkId, Criterion, SamplingMode};
 use spanheap::{GcStats, Heap, Mutator, Root};
 use std::hint::black_box;
 
-use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 /// The depth criterion measures (`max_depth` of the program).
@@ -39,18 +38,6 @@ const MIN_DEPTH: u32 = 4;
 
 /// The implementations, in table order.
 const IMPLS: [&str; 3] = ["spanheap", "box", "rc"];
-
-/// One way of building trees.
-trait Trees {
-    /// A tree that outlives the iteration loop.
-    type LongLived;
-    /// Builds a tree of `depth`, checks it, drops it; returns the check.
-    fn build_check(&mut self, depth: u32) -> u64;
-    /// Builds the long-lived tree.
-    fn build_long(&mut self, depth: u32) -> Self::LongLived;
-    /// Checks the long-lived tree.
-    fn check_long(&mut self, t: &Self::LongLived) -> u64;
-}
 
 /// One binary-trees run for `max_depth`; returns the check numbers in
 /// output order (stretch, each depth's sum, long-lived).
@@ -93,39 +80,9 @@ impl Trees for Spanheap {
 // Box
 // ---------------------------------------------------------------------
 
-struct Boxed;
-
-impl Trees for Boxed {
-    type LongLived = Box<BoxNode>;
-    fn build_check(&mut self, depth: u32) -> u64 {
-        box_check(&box_tree(depth))
-    }
-    fn build_long(&mut self, depth: u32) -> Box<BoxNode> {
-        box_tree(depth)
-    }
-    fn check_long(&mut self, t: &Box<BoxNode>) -> u64 {
-        box_check(t)
-    }
-}
-
 // ---------------------------------------------------------------------
 // Rc
 // ---------------------------------------------------------------------
-
-struct Counted;
-
-impl Trees for Counted {
-    type LongLived = Rc<RcNode>;
-    fn build_check(&mut self, depth: u32) -> u64 {
-        rc_check(&rc_tree(depth))
-    }
-    fn build_long(&mut self, depth: u32) -> Rc<RcNode> {
-        rc_tree(depth)
-    }
-    fn check_long(&mut self, t: &Rc<RcNode>) -> u64 {
-        rc_check(t)
-    }
-}
 
 // ---------------------------------------------------------------------
 // Benchmark
