@@ -172,6 +172,7 @@ pub struct Collector {
     /// Set by a scope exit that found allocation debt; makes the next
     /// request a non-forced one.
     drop_panics: Arc<AtomicU64>,
+    /// Taken by `Drop`.
     sweeper: Option<Arc<Sweeper>>,
     sweeper_thread: Mutex<Option<crate::sync::thread::JoinHandle<()>>>,
     epoch: Instant,
@@ -344,17 +345,27 @@ impl Collector {
     /// would wait for the caller itself).
     pub fn collect(&self) {
         self.check_not_in_scope("collect()");
+        if crate::object::in_drop() {
+            // The thread may be the cycle runner itself (sweeping inside a
+            // cycle): waiting for a cycle would wait for itself.
+            panic!("spanheap: collect() called from the Drop of a collected object");
+        }
         let target = {
             let mut s = self.sync.lock();
             s.forced = true;
             s.started + 1
         };
         loop {
+            if self.sync.lock().completed >= target {
+                return;
+            }
             self.request();
             let mut s = self.sync.lock();
             if s.completed >= target {
                 return;
             }
+            // Checked under the lock (try_run notifies under it), so the
+            // wake-up for the cycle we wait for cannot be missed.
             if self.state.load(Ordering::Acquire) & (PENDING | RUNNING) != 0 {
                 self.cycle_done.wait(&mut s);
             }
@@ -680,33 +691,57 @@ impl Collector {
 impl Drop for Collector {
     /// Heap teardown: every object still allocated is dropped (its `Drop`
     /// runs exactly once), then the heap's memory goes back to the OS when
-    /// the `MHeap` is dropped.
+    /// the last `Arc<MHeap>` is dropped.
+    ///
+    /// The last handle may be dropped by the `Drop` of a collected object,
+    /// i.e. inside a sweep — possibly on this heap's own sweeper thread,
+    /// which could then neither join itself nor wait for its own sweep to
+    /// finish. Teardown then moves to a new thread.
     fn drop(&mut self) {
-        if let Some(s) = &self.sweeper {
-            s.ctl.lock().stop = true;
-            s.cv.notify_one();
-        }
-        if let Some(t) = self.sweeper_thread.lock().take() {
-            let _ = t.join();
-        }
         // Every mutator holds an Arc to us, so none is left, and each
         // flushed its mcache when it was dropped.
         debug_assert!(self.mutators.lock().is_empty());
-        if let Err(e) = self.heap.finish_sweep() {
-            fatal(&format!("teardown: {e}"));
-        }
-        let dp = &self.drop_panics;
-        // We are being dropped, so no other thread uses the heap (mutators,
-        // roots and weak refs hold Arcs to us; the sweeper thread was
-        // joined) and every mcache was flushed; sweeping finished above.
-        // SAFETY: obligations 1 and 2 of for_each_allocated, as argued.
-        unsafe {
-            self.heap.for_each_allocated(|base, span| {
-                if !span.spanclass().noscan() && !drop_dead_object(base) {
-                    dp.fetch_add(1, Ordering::Relaxed);
-                }
-            })
+        let heap = self.heap.clone();
+        let sweeper = self.sweeper.take();
+        let thread = self.sweeper_thread.lock().take();
+        let dp = self.drop_panics.clone();
+        let teardown = move || {
+            if let Some(s) = &sweeper {
+                s.ctl.lock().stop = true;
+                s.cv.notify_one();
+            }
+            if let Some(t) = thread {
+                let _ = t.join();
+            }
+            if let Err(e) = heap.finish_sweep() {
+                fatal(&format!("teardown: {e}"));
+            }
+            // No other thread uses the heap: mutators, roots and weak refs
+            // held Arcs to the collector, which is gone; the sweeper was
+            // joined; every mcache was flushed; sweeping finished above.
+            // SAFETY: obligations 1 and 2 of for_each_allocated, as argued.
+            unsafe {
+                heap.for_each_allocated(|base, span| {
+                    if !span.spanclass().noscan() && !drop_dead_object(base) {
+                        dp.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            };
         };
+        if !crate::object::in_drop() {
+            teardown();
+            return;
+        }
+        let spawned = crate::sync::thread::Builder::new()
+            .name("spanheap-teardown".into())
+            .spawn(teardown);
+        if let Err(e) = spawned {
+            // Cannot tear down here (we may be inside this heap's own
+            // sweep): leak the heap rather than deadlock.
+            eprintln!(
+                "spanheap: heap dropped from a collected object's Drop and no teardown thread could start ({e}); its memory is leaked"
+            );
+        }
     }
 }
 
@@ -789,11 +824,12 @@ impl MutatorCore {
     ///    that is not reachable from a root.
     pub unsafe fn safepoint(&mut self) {
         let due = self.take_debt();
+        if due {
+            // Marks the cycle pending; it cannot run now (we are in a scope).
+            self.collector.request();
+        }
         if !self.collector.outermost() {
             return;
-        }
-        if due {
-            self.collector.state.fetch_or(PENDING, Ordering::AcqRel);
         }
         if self.collector.state.load(Ordering::Acquire) & PENDING != 0 {
             self.collector.leave();

@@ -652,3 +652,109 @@ fn gc_off_collects_only_at_the_memory_limit() {
     churn(&off, 1024, 4);
     assert_eq!(off.stats().num_gc, 0, "GOGC=off without a limit collected");
 }
+
+#[derive(Trace)]
+struct HoldsHeap {
+    #[trace(skip)]
+    _h: Option<Heap>,
+    #[trace(skip)]
+    _c: Counted,
+}
+
+fn wait_for(n: &AtomicUsize, want: usize) -> usize {
+    for _ in 0..500 {
+        if n.load(Ordering::SeqCst) >= want {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    n.load(Ordering::SeqCst)
+}
+
+#[test]
+fn the_last_heap_handle_may_die_in_its_own_sweepers_drop() {
+    // An object holds a handle to its own heap. Once it is garbage and the
+    // other handles are gone, the background sweeper's Drop of it may drop
+    // the last handle: teardown then runs from inside that sweeper's sweep
+    // (it must move to another thread: the sweeper can neither join
+    // itself nor wait for its own sweep). Which thread drops the last
+    // handle is a race; either way every object is dropped once.
+    let drops = Arc::new(AtomicUsize::new(0));
+    for i in 0..20 {
+        let h = Heap::builder().background_sweep(true).build().unwrap();
+        let mut m = h.mutator();
+        m.scope(|cx| {
+            cx.alloc(HoldsHeap {
+                _h: Some(h.clone()),
+                _c: Counted(drops.clone()),
+            })
+            .unwrap();
+            cx.alloc(HoldsHeap {
+                _h: None,
+                _c: Counted(drops.clone()),
+            })
+            .unwrap();
+        });
+        h.collect();
+        drop(m);
+        drop(h);
+        assert_eq!(wait_for(&drops, 2 * (i + 1)), 2 * (i + 1), "round {i}");
+    }
+}
+
+#[test]
+fn a_heap_torn_down_from_another_heaps_sweep_drops_its_objects() {
+    // Heap B's object holds the last handle of heap A; B's sweep (inside
+    // B's cycle) drops it, tearing A down from inside a Drop.
+    let drops = Arc::new(AtomicUsize::new(0));
+    let a = Heap::builder().background_sweep(false).build().unwrap();
+    let keep_in_a = a.mutator().scope(|cx| {
+        let x = cx
+            .alloc(HoldsHeap {
+                _h: None,
+                _c: Counted(drops.clone()),
+            })
+            .unwrap();
+        cx.root(x)
+    });
+    let b = heap();
+    b.mutator().scope(|cx| {
+        cx.alloc(HoldsHeap {
+            _h: Some(a),
+            _c: Counted(drops.clone()),
+        })
+        .unwrap();
+    });
+    drop(keep_in_a); // A's object is now only kept by A itself
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    settle(&b); // B's sweep drops the holder, and with it heap A
+    assert_eq!(wait_for(&drops, 2), 2);
+}
+
+#[test]
+fn collect_from_a_collected_objects_drop_is_refused_not_deadlocked() {
+    // The Drop runs inside a sweep, possibly inside the cycle runner's
+    // finish_sweep: collect() there would wait for itself. It panics; the
+    // sweep catches the panic and counts it.
+    struct Collects(Heap);
+    impl Drop for Collects {
+        fn drop(&mut self) {
+            self.0.collect();
+        }
+    }
+    #[derive(Trace)]
+    struct Holder {
+        #[trace(skip)]
+        _c: Option<Collects>,
+    }
+    let h = heap();
+    let mut m = h.mutator();
+    m.scope(|cx| {
+        cx.alloc(Holder {
+            _c: Some(Collects(h.clone())),
+        })
+        .unwrap();
+    });
+    settle(&h);
+    assert_eq!(h.stats().drop_panics, 1);
+}
