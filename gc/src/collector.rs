@@ -722,7 +722,12 @@ impl Drop for Collector {
             // SAFETY: obligations 1 and 2 of for_each_allocated, as argued.
             unsafe {
                 heap.for_each_allocated(|base, span| {
-                    if !span.spanclass().noscan() && !drop_dead_object(base) {
+                    // The closure runs under for_each_allocated's
+                    // obligation 1: we own every span.
+                    if !span.spanclass().noscan()
+                        && span.needs_free_hook()
+                        && !drop_dead_object(base)
+                    {
                         dp.fetch_add(1, Ordering::Relaxed);
                     }
                 })

@@ -67,6 +67,7 @@ impl TypeInfo {
                 size: off + size,
                 align: a,
                 noscan: false,
+                free_hook: true,
             },
             off,
         )
@@ -85,7 +86,10 @@ pub unsafe fn header_of(base: usize) -> &'static TypeInfo {
     unsafe { *(base as *const &'static TypeInfo) }
 }
 
-/// The heap's free hook: runs the drop glue of a dead scan object. A
+/// The heap's free hook: runs the drop glue of a dead scan object (the
+/// heap calls it only in spans where some object was allocated with
+/// `free_hook`, i.e. had drop glue; others may still reach here and are
+/// recognised by `info.drop == None`). A
 /// panicking `Drop` is caught (the sweep that called us must finish) and
 /// reported by returning false; the memory is reclaimed anyway.
 pub(crate) fn drop_dead_object(base: usize) -> bool {

@@ -52,6 +52,10 @@ pub struct AllocRequest {
     /// True if the object holds no GC pointers: it goes to a noscan span and
     /// the marker never looks inside it.
     pub noscan: bool,
+    /// True if the heap's free hook must run when the object dies (scan
+    /// objects only; the typed layer sets it for types with drop glue).
+    /// Spans that never held such an object skip the hook when swept.
+    pub free_hook: bool,
 }
 
 impl AllocRequest {
@@ -70,6 +74,7 @@ impl AllocRequest {
             size,
             align: Self::natural_align(size),
             noscan: false,
+            free_hook: true,
         }
     }
     /// `size` bytes with [`AllocRequest::natural_align`], noscan.
@@ -78,11 +83,17 @@ impl AllocRequest {
             size,
             align: Self::natural_align(size),
             noscan: true,
+            free_hook: false,
         }
     }
     /// With alignment `align`.
     pub const fn with_align(mut self, align: usize) -> Self {
         self.align = align;
+        self
+    }
+    /// With or without the free hook when the object dies.
+    pub const fn with_free_hook(mut self, on: bool) -> Self {
+        self.free_hook = on;
         self
     }
 }
@@ -167,6 +178,7 @@ impl MCache {
             mut size,
             align,
             noscan,
+            free_hook,
         } = req;
         if size == 0 {
             return Err(AllocError::ZeroSize);
@@ -219,13 +231,17 @@ impl MCache {
                 // committed memory that this call now exclusively owns.
                 unsafe { zero_slot(addr as *mut u8, span.elemsize()) };
             }
+            if free_hook && !noscan {
+                // SAFETY: we own the cached span.
+                unsafe { span.set_needs_free_hook() };
+            }
             if self.alloc_state & ALLOC_BLACK != 0 {
                 self.mark_new_object(span, addr);
             }
             // SAFETY: span memory is never at address 0.
             return Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) });
         }
-        self.alloc_large(size, noscan, zero)
+        self.alloc_large(size, noscan, free_hook, zero)
     }
 
     /// The tiny allocator: packs noscan objects under 16 bytes into shared
@@ -373,6 +389,7 @@ impl MCache {
         &mut self,
         size: usize,
         noscan: bool,
+        free_hook: bool,
         zero: bool,
     ) -> Result<NonNull<u8>, AllocError> {
         let heap = &*self.heap;
@@ -386,6 +403,9 @@ impl MCache {
             let idx = s.next_free_index();
             debug_assert_eq!(idx, 0);
             s.count_alloc();
+            if free_hook && !noscan {
+                s.set_needs_free_hook();
+            }
         }
         let addr = s.base();
         // SAFETY: we still own `s`.

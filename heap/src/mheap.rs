@@ -203,7 +203,9 @@ impl MHeap {
         Self::with_free_hook(config, None)
     }
 
-    /// A new heap whose sweeper calls `hook` for each freed scan object.
+    /// A new heap whose sweeper calls `hook` for each freed scan object of
+    /// a span in which some object was allocated with
+    /// `AllocRequest::free_hook` (the default for scan requests).
     pub fn with_free_hook(
         config: HeapConfig,
         hook: Option<FreeHook>,

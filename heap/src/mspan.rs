@@ -138,6 +138,11 @@ pub struct MSpan {
     alloc_count_before_cache: UnsafeCell<usize>,
     /// Free slots may hold old data and must be zeroed on allocation.
     needzero: UnsafeCell<bool>,
+    /// Some object allocated in this span since it was initialised asked
+    /// for the heap's free hook (`AllocRequest::free_hook`); if not, the
+    /// sweep skips the hook. Set by the owning mcache, read by the
+    /// sweeper, which owns the span then (ownership protocol).
+    needs_free_hook: UnsafeCell<bool>,
 
     // --- shared ---
     /// See the sweepgen table above.
@@ -245,6 +250,7 @@ impl MSpan {
             alloc_count: UnsafeCell::new(0),
             alloc_count_before_cache: UnsafeCell::new(0),
             needzero: UnsafeCell::new(false),
+            needs_free_hook: UnsafeCell::new(false),
             sweepgen: AtomicU32::new(0),
             alloc_bits: AtomicPtr::new(std::ptr::null_mut()),
             gcmark_bits: AtomicPtr::new(std::ptr::null_mut()),
@@ -294,6 +300,7 @@ impl MSpan {
             self.alloc_count.with_mut(|p| *p = 0);
             self.alloc_count_before_cache.with_mut(|p| *p = 0);
             self.needzero.with_mut(|p| *p = needzero);
+            self.needs_free_hook.with_mut(|p| *p = false);
         }
         self.alloc_bits
             .store(bits.alloc(nelems).as_ptr(), Ordering::Relaxed);
@@ -518,6 +525,32 @@ impl MSpan {
     pub(crate) unsafe fn needzero(&self) -> bool {
         // SAFETY: obligation 1.
         unsafe { self.needzero.with(|p| *p) }
+    }
+
+    /// Records that an object needing the free hook was allocated here.
+    ///
+    /// # Safety
+    /// 1. The caller owns the span.
+    #[inline(always)]
+    pub(crate) unsafe fn set_needs_free_hook(&self) {
+        // SAFETY: obligation 1.
+        unsafe {
+            self.needs_free_hook.with_mut(|p| {
+                if !*p {
+                    *p = true
+                }
+            })
+        }
+    }
+
+    /// Whether any object allocated here since the span was initialised
+    /// asked for the free hook (owner only).
+    ///
+    /// # Safety
+    /// 1. The caller owns the span.
+    pub unsafe fn needs_free_hook(&self) -> bool {
+        // SAFETY: obligation 1.
+        unsafe { self.needs_free_hook.with(|p| *p) }
     }
 
     /// # Safety

@@ -156,8 +156,10 @@ impl MHeap {
         let base = s.base();
         let counts = {
             let mut hook_call;
-            let hook: Option<&mut dyn FnMut(usize)> = match (&self.free_hook, spc.noscan()) {
-                (Some(h), false) => {
+            // SAFETY: we own `s` as its sweeper (asserted above).
+            let wants_hook = !spc.noscan() && unsafe { s.needs_free_hook() };
+            let hook: Option<&mut dyn FnMut(usize)> = match (&self.free_hook, wants_hook) {
+                (Some(h), true) => {
                     hook_call = |addr: usize| h(addr);
                     Some(&mut hook_call)
                 }

@@ -333,6 +333,51 @@ fn free_hook_sees_exactly_the_freed_scan_objects() {
 }
 
 #[test]
+fn spans_without_free_hook_objects_are_swept_without_the_hook() {
+    use std::sync::Mutex;
+    let freed = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let f2 = freed.clone();
+    let h = Arc::new(
+        MHeap::with_free_hook(
+            HeapConfig::default(),
+            Some(Box::new(move |addr| f2.lock().unwrap().push(addr))),
+        )
+        .unwrap(),
+    );
+    let mut c = MCache::new(h.clone());
+    // Class 48 B: no object asks for the hook. Class 96 B: one does, so
+    // every dead object of its span reaches the hook. Large: per object.
+    let quiet: Vec<usize> = (0..500)
+        .map(|_| {
+            c.alloc(AllocRequest::scan(48).with_free_hook(false))
+                .unwrap()
+                .as_ptr() as usize
+        })
+        .collect();
+    let loud_one = c.alloc(AllocRequest::scan(96)).unwrap().as_ptr() as usize;
+    let loud_rest: Vec<usize> = (0..20)
+        .map(|_| {
+            c.alloc(AllocRequest::scan(96).with_free_hook(false))
+                .unwrap()
+                .as_ptr() as usize
+        })
+        .collect();
+    let big_quiet = c
+        .alloc(AllocRequest::scan(50_000).with_free_hook(false))
+        .unwrap()
+        .as_ptr() as usize;
+    let big_loud = c.alloc(AllocRequest::scan(50_000)).unwrap().as_ptr() as usize;
+    collect(&h, &mut [&mut c], std::iter::empty());
+    h.finish_sweep().unwrap();
+    let got: std::collections::HashSet<usize> = freed.lock().unwrap().iter().copied().collect();
+    assert!(quiet.iter().all(|a| !got.contains(a)));
+    assert!(!got.contains(&big_quiet));
+    assert!(got.contains(&loud_one) && got.contains(&big_loud));
+    assert!(loud_rest.iter().all(|a| got.contains(a)));
+    assert_eq!(got.len(), 1 + loud_rest.len() + 1);
+}
+
+#[test]
 #[should_panic(expected = "marked free object")]
 fn zombie_mark_is_caught_at_sweep() {
     let h = heap();

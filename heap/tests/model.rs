@@ -76,7 +76,12 @@ proptest! {
             match op {
                 Op::Alloc { size, noscan, align_shift } => {
                     let align = 8usize << align_shift;
-                    let req = AllocRequest { size, align, noscan };
+                    let req = AllocRequest {
+                        size,
+                        align,
+                        noscan,
+                        free_hook: !noscan,
+                    };
                     let p = c.alloc(req).unwrap().as_ptr();
                     prop_assert_eq!(p as usize % align.min(8), 0);
                     seed += 1;

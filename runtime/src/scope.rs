@@ -306,6 +306,7 @@ impl<'m> Scope<'m> {
                 size: size_of::<T>().max(1),
                 align: align_of::<T>(),
                 noscan: true,
+                free_hook: false,
             };
             // SAFETY: we are inside this mutator's scope on its thread, and
             // alloc is not reentrant (Drop of swept objects cannot reach
@@ -319,6 +320,9 @@ impl<'m> Scope<'m> {
             Ok(unsafe { Gc::from_ptr(p) })
         } else {
             let (req, off) = TypeInfo::scan_request(size_of::<T>(), align_of::<T>());
+            // Only objects with drop glue need the free hook: spans that
+            // never held one are swept without reading any header.
+            let req = req.with_free_hook(needs_drop::<T>());
             // SAFETY: as above.
             let base = unsafe { self.core.alloc(req) }?;
             // SAFETY: `base` is a fresh exclusive block of `off + size`
