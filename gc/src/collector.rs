@@ -326,6 +326,7 @@ impl Collector {
         let core = Box::new(MutatorInner {
             mcache: UnsafeCell::new(MCache::new(self.heap.clone())),
             allocs: Cell::new(0),
+            stress: self.config.stress,
             wbuf: UnsafeCell::new(Vec::new()),
         });
         let ptr = NonNull::from(Box::leak(core));
@@ -764,6 +765,9 @@ struct MutatorInner {
     mcache: UnsafeCell<MCache>,
     /// Allocations since the last stress collection.
     allocs: Cell<u64>,
+    /// The collector's stress setting, copied so that the allocation path
+    /// reads only this struct.
+    stress: Option<u64>,
     /// Barrier buffer (Go's `wbBuf`): pointers shaded by the write barrier
     /// while marking, drained by the collector.
     wbuf: UnsafeCell<Vec<usize>>,
@@ -847,7 +851,7 @@ impl MutatorCore {
         // SAFETY: we are the owning mutator, inside our scope (or about to
         // leave it); no cycle runs meanwhile.
         let due = unsafe { inner.mcache.with_mut(|c| (*c).take_gc_due()) };
-        let stress = match self.collector.config.stress {
+        let stress = match inner.stress {
             Some(n) if inner.allocs.get() >= n => {
                 inner.allocs.set(0);
                 true
@@ -867,7 +871,7 @@ impl MutatorCore {
     #[inline(always)]
     pub unsafe fn alloc(&self, req: AllocRequest) -> Result<NonNull<u8>, AllocError> {
         let inner = self.inner();
-        if self.collector.config.stress.is_some() {
+        if inner.stress.is_some() {
             inner.allocs.set(inner.allocs.get() + 1);
         }
         // SAFETY: obligation 1: we are the only user of the mcache now (no
