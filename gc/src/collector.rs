@@ -42,7 +42,8 @@ use crate::slots::SlotTable;
 use crate::stats::{CycleTrace, GcStats, History};
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, UnsafeCell};
-use crate::tracer::Tracer;
+use crate::tracer::{MarkCtx, Tracer};
+use crossbeam_deque::{Injector, Worker};
 use spanheap_heap::{AllocError, AllocRequest, ConfigError, HeapConfig, MCache, MHeap};
 use std::fmt;
 
@@ -83,6 +84,10 @@ use std::cell::Cell;
 use std::ptr::NonNull;
 use std::time::{Duration, Instant};
 
+/// Below this `heap_live` a cycle is marked by the runner alone (waking
+/// helper threads costs more than the work they would take).
+const PARALLEL_MARK_MIN_HEAP: u64 = 8 << 20;
+
 const PENDING: usize = 1;
 const RUNNING: usize = 2;
 const ONE: usize = 4;
@@ -104,6 +109,10 @@ pub struct GcConfig {
     /// Sweep (and run `Drop` of dead objects) on a background thread after
     /// each cycle, besides the lazy sweeping of allocations.
     pub background_sweep: bool,
+    /// Mark workers for a cycle (the cycle runner is one of them); 1 marks
+    /// on the runner alone. Default: the machine's hardware threads, at
+    /// most 8. Heaps under 8 MiB are always marked by the runner alone.
+    pub mark_workers: usize,
     /// **Testing only — breaks the collector.** Marking deliberately
     /// loses every n-th object it finds, so that tests can show checkmark
     /// mode catching a lost object. Never set it otherwise.
@@ -120,6 +129,8 @@ impl Default for GcConfig {
             checkmark: false,
             trace: false,
             background_sweep: true,
+            mark_workers: crate::sync::thread::available_parallelism()
+                .map_or(1, |n| n.get().min(8)),
             fault_lose_every: None,
         }
     }
@@ -128,6 +139,7 @@ impl Default for GcConfig {
 impl GcConfig {
     /// Applies the debug environment variables: `SPANHEAP_GCTRACE=1`,
     /// `SPANHEAP_GCSTRESS=N` (collect every N allocations),
+    /// `SPANHEAP_MARKWORKERS=N`,
     /// `SPANHEAP_CHECKMARK=1`. Unset or unparsable values change nothing.
     pub fn with_env(mut self) -> Self {
         let on = |k: &str| std::env::var(k).is_ok_and(|v| v != "0" && !v.is_empty());
@@ -136,6 +148,13 @@ impl GcConfig {
         }
         if on("SPANHEAP_CHECKMARK") {
             self.checkmark = true;
+        }
+        if let Some(n) = std::env::var("SPANHEAP_MARKWORKERS")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|&n| n > 0)
+        {
+            self.mark_workers = n;
         }
         if let Some(n) = std::env::var("SPANHEAP_GCSTRESS")
             .ok()
@@ -175,6 +194,9 @@ pub struct Collector {
     /// Taken by `Drop`.
     sweeper: Option<Arc<Sweeper>>,
     sweeper_thread: Mutex<Option<crate::sync::thread::JoinHandle<()>>>,
+    /// Helper threads for parallel marking, started at the first cycle
+    /// that needs them.
+    mark_pool: Mutex<Option<Arc<rayon::ThreadPool>>>,
     epoch: Instant,
 }
 
@@ -297,6 +319,7 @@ impl Collector {
             drop_panics,
             sweeper,
             sweeper_thread: Mutex::new(thread),
+            mark_pool: Mutex::new(None),
             epoch: Instant::now(),
         }))
     }
@@ -536,8 +559,19 @@ impl Collector {
         // (begin_sweep needs every thread out of the heap's MCache methods).
         let mutators = self.mutators.lock();
 
-        // Mark: roots, then the mutators' barrier buffers, then drain.
-        let mut tr = Tracer::new(heap).with_fault(self.config.fault_lose_every.unwrap_or(0));
+        // Mark: roots, then the mutators' barrier buffers, then drain —
+        // on the runner alone, or with parallel workers for big heaps.
+        let workers = if heap_before >= PARALLEL_MARK_MIN_HEAP {
+            self.config.mark_workers.max(1)
+        } else {
+            1
+        };
+        let mut tr = if workers > 1 {
+            Tracer::new_shared(heap)
+        } else {
+            Tracer::new(heap)
+        }
+        .with_fault(self.config.fault_lose_every.unwrap_or(0));
         self.roots.for_each(|s| tr.edge(s.load(Ordering::Relaxed)));
         for m in mutators.iter() {
             // SAFETY: world stopped, as above.
@@ -549,7 +583,14 @@ impl Collector {
                 })
             };
         }
-        tr.drain();
+        let (marked_objects, marked_bytes) = if workers > 1 {
+            self.mark_parallel(heap, tr, workers)
+        } else {
+            tr.drain();
+            let mut h = self.history.lock();
+            h.scanned_objects += tr.scanned_objects;
+            (tr.marked_objects, tr.marked_bytes)
+        };
         let t2 = Instant::now();
 
         // Mark termination.
@@ -588,13 +629,13 @@ impl Collector {
             fatal(&format!("cannot start the sweep: {e}"));
         }
         // Pacing: the live heap is what we marked; the goal follows.
-        heap.reset_heap_live(tr.marked_bytes);
+        heap.reset_heap_live(marked_bytes);
         let mem = heap.stats();
         let overhead = Overhead {
             idle_resident: mem.heap_idle.saturating_sub(mem.heap_released),
             metadata: mem.mspan_inuse + mem.gc_sys,
         };
-        let goal = heap_goal(&self.config.pacer, tr.marked_bytes, overhead);
+        let goal = heap_goal(&self.config.pacer, marked_bytes, overhead);
         heap.set_gc_trigger(goal);
         // Scavenging target (Go's gcPercentGoal and memoryLimitGoal): keep
         // up to goal + 10 % resident — the heap grows back to the goal
@@ -618,10 +659,9 @@ impl Collector {
             }
             h.record_pause(t3 - t0);
             h.last_gc = Some(t3 - self.epoch);
-            h.heap_marked = tr.marked_bytes;
+            h.heap_marked = marked_bytes;
             h.heap_goal = goal;
-            h.last_marked_objects = tr.marked_objects;
-            h.scanned_objects += tr.scanned_objects;
+            h.last_marked_objects = marked_objects;
             h.weak_cleared += cleared;
             CycleTrace {
                 cycle: h.num_gc,
@@ -631,10 +671,10 @@ impl Collector {
                 mark_term: t3 - t2,
                 heap_before,
                 heap_after: heap_before,
-                heap_marked: tr.marked_bytes,
+                heap_marked: marked_bytes,
                 goal,
-                marked_objects: tr.marked_objects,
-                workers: 1,
+                marked_objects,
+                workers,
                 forced,
             }
         };
@@ -659,6 +699,56 @@ impl Collector {
             let mut s = self.sync.lock();
             s.completed += 1;
         }
+    }
+
+    /// Drains the grey objects of `runner` (which has marked the roots)
+    /// with `workers` parallel workers, the calling thread being one of
+    /// them; returns (objects, bytes) marked.
+    fn mark_parallel(&self, heap: &MHeap, mut runner: Tracer<'_>, workers: usize) -> (u64, u64) {
+        let pool = {
+            let mut p = self.mark_pool.lock();
+            if p.is_none() {
+                *p = rayon::ThreadPoolBuilder::new()
+                    .num_threads(workers - 1)
+                    .thread_name(|i| format!("spanheap-mark-{i}"))
+                    .build()
+                    .ok()
+                    .map(Arc::new);
+            }
+            p.clone()
+        };
+        let Some(pool) = pool else {
+            // No helper threads could start: mark alone (correct, slower).
+            runner.drain();
+            self.history.lock().scanned_objects += runner.scanned_objects;
+            return (runner.marked_objects, runner.marked_bytes);
+        };
+        let deques: Vec<Worker<usize>> = (0..workers).map(|_| Worker::new_lifo()).collect();
+        let ctx = MarkCtx {
+            injector: Injector::new(),
+            stealers: deques.iter().map(|w| w.stealer()).collect(),
+            // The runner is counted before the others start (drain_parallel).
+            active: AtomicUsize::new(1),
+            idle: AtomicUsize::new(0),
+            totals: Mutex::new((0, 0, 0)),
+        };
+        let mut deques = deques.into_iter();
+        let own = deques.next().expect("workers >= 2");
+        pool.in_place_scope(|s| {
+            for w in deques {
+                let ctx = &ctx;
+                s.spawn(move |_| {
+                    let mut t = Tracer::new_shared(heap);
+                    t.drain_parallel(ctx, &w, false);
+                    ctx.add_totals(&t);
+                });
+            }
+            runner.drain_parallel(&ctx, &own, true);
+            ctx.add_totals(&runner);
+        });
+        let (objects, bytes, scanned) = *ctx.totals.lock();
+        self.history.lock().scanned_objects += scanned;
+        (objects, bytes)
     }
 
     /// A snapshot of the statistics.

@@ -20,6 +20,8 @@
 //! whose mark bit is clear — each one would be a lost object.
 
 use crate::object::header_of;
+use crate::sync::atomic::{AtomicUsize, Ordering};
+use crossbeam_deque::{Injector, Stealer, Worker};
 use spanheap_heap::{MHeap, MSpan, ObjectRef};
 use std::collections::HashSet;
 
@@ -48,6 +50,9 @@ pub struct Tracer<'h> {
     cache_span: Option<&'h MSpan>,
     cache_lo: usize,
     cache_len: usize,
+    /// True when this tracer is the only marker (it may then set mark bits
+    /// without locked instructions); false for parallel mark workers.
+    exclusive: bool,
 }
 
 enum Mode {
@@ -75,6 +80,16 @@ impl<'h> Tracer<'h> {
             cache_span: None,
             cache_lo: 0,
             cache_len: 0,
+            exclusive: true,
+        }
+    }
+
+    /// A tracer for one of several parallel mark workers (marks with
+    /// atomic read-modify-writes).
+    pub(crate) fn new_shared(heap: &'h MHeap) -> Self {
+        Tracer {
+            exclusive: false,
+            ..Tracer::new(heap)
         }
     }
 
@@ -139,10 +154,15 @@ impl<'h> Tracer<'h> {
                         return; // injected fault: the object stays white
                     }
                 }
-                // SAFETY: marking stops the world and this tracer is the
-                // only marker (collector.rs), so no other thread sets mark
-                // or page-mark bits.
-                if unsafe { self.heap.mark_found_unshared(&o) } {
+                let was = if self.exclusive {
+                    // SAFETY: an exclusive tracer is the only marker while
+                    // the world is stopped (collector.rs), so no other
+                    // thread sets mark or page-mark bits.
+                    unsafe { self.heap.mark_found_unshared(&o) }
+                } else {
+                    self.heap.mark_found(&o)
+                };
+                if was {
                     return;
                 }
             }
@@ -184,9 +204,16 @@ impl<'h> Tracer<'h> {
     /// object's header overlaps the scanning of the ones before it
     /// (Boehm's mark-stack prefetching; Go prefetches in `scanobject`).
     pub(crate) fn drain(&mut self) {
+        self.drain_with(|_| {});
+    }
+
+    /// [`Tracer::drain`], calling `every` with the tracer after each 64
+    /// scanned objects (parallel workers use it to share work).
+    fn drain_with(&mut self, mut every: impl FnMut(&mut Self)) {
         const AHEAD: usize = 8;
         let mut ring = [0usize; AHEAD];
         let (mut head, mut len) = (0usize, 0usize);
+        let mut n = 0u32;
         loop {
             while len < AHEAD {
                 let Some(b) = self.grey.pop() else { break };
@@ -210,6 +237,73 @@ impl<'h> Tracer<'h> {
             // SAFETY: `base + value_offset` holds the initialised value
             // `info` describes (object.rs invariants).
             unsafe { (info.trace)((base + info.value_offset) as *const u8, self) };
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(64) {
+                every(self);
+            }
+        }
+    }
+
+    /// One parallel mark worker's loop (Go's `gcDrain` with `gcw.balance`
+    /// and the `work.nwait` termination check): drain the local stack,
+    /// sharing half of it whenever another worker is idle; when out of
+    /// work, steal (injector first, then the other workers); terminate
+    /// when no worker is active.
+    ///
+    /// Termination is sound because work is only ever in the injector
+    /// (filled before any worker starts), in a worker's local stack, or in
+    /// its shared deque, and a worker counts itself active whenever it
+    /// holds any: it decrements `active` only with both empty, and
+    /// increments it *before* trying to steal. So `active == 0` with an
+    /// empty injector means no grey object is left anywhere.
+    ///
+    /// `counted`: the caller already counted this worker in `active` (the
+    /// cycle runner does, before starting the others, so that they cannot
+    /// see `active == 0` before it has shared its roots).
+    pub(crate) fn drain_parallel(&mut self, ctx: &MarkCtx, own: &Worker<usize>, counted: bool) {
+        if !counted {
+            ctx.active.fetch_add(1, Ordering::SeqCst);
+        }
+        loop {
+            self.drain_with(|t| {
+                if ctx.idle.load(Ordering::Relaxed) > 0 && t.grey.len() > 16 {
+                    let half = t.grey.len() / 2;
+                    for b in t.grey.drain(..half) {
+                        own.push(b);
+                    }
+                }
+            });
+            if let Some(b) = ctx.find_work(own) {
+                self.grey.push(b);
+                continue;
+            }
+            // Out of work: go idle, and come back only to work.
+            ctx.idle.fetch_add(1, Ordering::SeqCst);
+            ctx.active.fetch_sub(1, Ordering::SeqCst);
+            let mut spins = 0u32;
+            let found = loop {
+                if ctx.active.load(Ordering::SeqCst) == 0 && ctx.injector.is_empty() {
+                    break None;
+                }
+                if ctx.work_visible() {
+                    ctx.active.fetch_add(1, Ordering::SeqCst);
+                    if let Some(b) = ctx.find_work(own) {
+                        break Some(b);
+                    }
+                    ctx.active.fetch_sub(1, Ordering::SeqCst);
+                }
+                spins += 1;
+                if spins < 64 {
+                    crate::sync::hint::spin_loop();
+                } else {
+                    crate::sync::thread::yield_now();
+                }
+            };
+            ctx.idle.fetch_sub(1, Ordering::SeqCst);
+            match found {
+                Some(b) => self.grey.push(b),
+                None => return,
+            }
         }
     }
 
@@ -244,4 +338,58 @@ fn foreign_pointer(addr: usize) -> ! {
          of this heap); aborting"
     );
     std::process::abort()
+}
+
+/// What parallel mark workers share: the injector with the roots, every
+/// worker's stealer, and the active/idle counts of the termination
+/// protocol (see [`Tracer::drain_parallel`]).
+pub(crate) struct MarkCtx {
+    pub(crate) injector: Injector<usize>,
+    pub(crate) stealers: Vec<Stealer<usize>>,
+    /// Workers that hold or may hold work.
+    pub(crate) active: AtomicUsize,
+    /// Each worker's counters (marked objects, marked bytes, scanned
+    /// objects), summed by the runner after the workers are joined.
+    pub(crate) totals: crate::sync::Mutex<(u64, u64, u64)>,
+    /// Workers waiting for work (a hint to share).
+    pub(crate) idle: AtomicUsize,
+}
+
+impl MarkCtx {
+    /// One grey object from our own deque, the injector or another worker.
+    fn find_work(&self, own: &Worker<usize>) -> Option<usize> {
+        if let Some(b) = own.pop() {
+            return Some(b);
+        }
+        loop {
+            let mut retry = false;
+            match self.injector.steal_batch_and_pop(own) {
+                crossbeam_deque::Steal::Success(b) => return Some(b),
+                crossbeam_deque::Steal::Retry => retry = true,
+                crossbeam_deque::Steal::Empty => {}
+            }
+            for s in &self.stealers {
+                match s.steal_batch_and_pop(own) {
+                    crossbeam_deque::Steal::Success(b) => return Some(b),
+                    crossbeam_deque::Steal::Retry => retry = true,
+                    crossbeam_deque::Steal::Empty => {}
+                }
+            }
+            if !retry {
+                return None;
+            }
+        }
+    }
+
+    /// Adds a finished worker's counters to the totals.
+    pub(crate) fn add_totals(&self, t: &Tracer<'_>) {
+        let mut g = self.totals.lock();
+        g.0 += t.marked_objects;
+        g.1 += t.marked_bytes;
+        g.2 += t.scanned_objects;
+    }
+
+    fn work_visible(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
 }

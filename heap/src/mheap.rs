@@ -366,7 +366,10 @@ impl MHeap {
     #[inline]
     pub fn mark_found(&self, o: &ObjectRef<'_>) -> bool {
         let was = o.span.mark(o.index);
-        if !was {
+        // Concurrent markers may both find the span's note stale and both
+        // set the (atomic) page-mark bit: harmless. Page marks are read
+        // only after marking has finished.
+        if !was && !o.span.note_page_marked(self.sweepgen()) {
             self.set_span_page_marked(o.span);
         }
         was

@@ -53,7 +53,9 @@ mod imp {
 
     /// Thread spawning and yielding.
     pub mod thread {
-        pub use std::thread::{Builder, JoinHandle, current, park, sleep, spawn, yield_now};
+        pub use std::thread::{
+            Builder, JoinHandle, available_parallelism, current, park, sleep, spawn, yield_now,
+        };
     }
 
     /// Spin-wait hint.
@@ -173,6 +175,10 @@ mod imp {
         /// Under loom, sleeping is a yield point.
         pub fn sleep(_d: std::time::Duration) {
             loom::thread::yield_now();
+        }
+        /// Under loom, two hardware threads.
+        pub fn available_parallelism() -> std::io::Result<std::num::NonZeroUsize> {
+            Ok(std::num::NonZeroUsize::new(2).expect("2 > 0"))
         }
     }
 

@@ -118,6 +118,14 @@ impl HeapBuilder {
         self
     }
 
+    /// Mark workers per collection, the collecting thread included
+    /// (default: hardware threads, at most 8; `SPANHEAP_MARKWORKERS`).
+    /// Heaps under 8 MiB are marked by one thread regardless.
+    pub fn mark_workers(mut self, n: usize) -> Self {
+        self.config.mark_workers = n.max(1);
+        self
+    }
+
     /// Sweep on a background thread after each collection (default on).
     pub fn background_sweep(mut self, on: bool) -> Self {
         self.config.background_sweep = on;
