@@ -1,0 +1,3 @@
+module spanheap.invalid/bench
+
+go 1.19
