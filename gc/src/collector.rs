@@ -566,12 +566,7 @@ impl Collector {
         } else {
             1
         };
-        let mut tr = if workers > 1 {
-            Tracer::new_shared(heap)
-        } else {
-            Tracer::new(heap)
-        }
-        .with_fault(self.config.fault_lose_every.unwrap_or(0));
+        let mut tr = Tracer::new(heap).with_fault(self.config.fault_lose_every.unwrap_or(0));
         self.roots.for_each(|s| tr.edge(s.load(Ordering::Relaxed)));
         for m in mutators.iter() {
             // SAFETY: world stopped, as above.
@@ -583,13 +578,13 @@ impl Collector {
                 })
             };
         }
-        let (marked_objects, marked_bytes) = if workers > 1 {
+        let (marked_objects, marked_bytes, workers) = if workers > 1 {
             self.mark_parallel(heap, tr, workers)
         } else {
             tr.drain();
             let mut h = self.history.lock();
             h.scanned_objects += tr.scanned_objects;
-            (tr.marked_objects, tr.marked_bytes)
+            (tr.marked_objects, tr.marked_bytes, 1)
         };
         let t2 = Instant::now();
 
@@ -704,7 +699,26 @@ impl Collector {
     /// Drains the grey objects of `runner` (which has marked the roots)
     /// with `workers` parallel workers, the calling thread being one of
     /// them; returns (objects, bytes) marked.
-    fn mark_parallel(&self, heap: &MHeap, mut runner: Tracer<'_>, workers: usize) -> (u64, u64) {
+    ///
+    /// The runner first drains alone (marking without locked
+    /// instructions); helpers join only once it has scanned
+    /// `PARALLEL_AFTER_SCANNED` objects and still has grey objects to share.
+    /// Marks that are short or cannot be split (a huge pointer array of
+    /// noscan objects is one scan) stay on the runner alone.
+    fn mark_parallel(
+        &self,
+        heap: &MHeap,
+        mut runner: Tracer<'_>,
+        workers: usize,
+    ) -> (u64, u64, usize) {
+        const PARALLEL_AFTER_SCANNED: u64 = 4096;
+        if !runner.drain_until_shareable(PARALLEL_AFTER_SCANNED) {
+            self.history.lock().scanned_objects += runner.scanned_objects;
+            return (runner.marked_objects, runner.marked_bytes, 1);
+        }
+        // Helpers are about to mark too: atomic marking from here on (the
+        // plain stores so far happen-before the helpers' start).
+        runner.make_shared();
         let pool = {
             let mut p = self.mark_pool.lock();
             if p.is_none() {
@@ -721,7 +735,7 @@ impl Collector {
             // No helper threads could start: mark alone (correct, slower).
             runner.drain();
             self.history.lock().scanned_objects += runner.scanned_objects;
-            return (runner.marked_objects, runner.marked_bytes);
+            return (runner.marked_objects, runner.marked_bytes, 1);
         };
         let deques: Vec<Worker<usize>> = (0..workers).map(|_| Worker::new_lifo()).collect();
         let ctx = MarkCtx {
@@ -748,7 +762,7 @@ impl Collector {
         });
         let (objects, bytes, scanned) = *ctx.totals.lock();
         self.history.lock().scanned_objects += scanned;
-        (objects, bytes)
+        (objects, bytes, workers)
     }
 
     /// A snapshot of the statistics.

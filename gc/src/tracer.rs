@@ -204,12 +204,13 @@ impl<'h> Tracer<'h> {
     /// object's header overlaps the scanning of the ones before it
     /// (Boehm's mark-stack prefetching; Go prefetches in `scanobject`).
     pub(crate) fn drain(&mut self) {
-        self.drain_with(|_| {});
+        self.drain_with(|_| false);
     }
 
-    /// [`Tracer::drain`], calling `every` with the tracer after each 64
-    /// scanned objects (parallel workers use it to share work).
-    fn drain_with(&mut self, mut every: impl FnMut(&mut Self)) {
+    /// Drains until the grey stack is empty (returns false) or `stop`,
+    /// called after each 64 scanned objects, returns true (returns true;
+    /// the grey objects not yet scanned are back on the stack).
+    fn drain_with(&mut self, mut stop: impl FnMut(&mut Self) -> bool) -> bool {
         const AHEAD: usize = 8;
         let mut ring = [0usize; AHEAD];
         let (mut head, mut len) = (0usize, 0usize);
@@ -222,7 +223,7 @@ impl<'h> Tracer<'h> {
                 len += 1;
             }
             if len == 0 {
-                return;
+                return false;
             }
             let base = ring[head];
             head = (head + 1) % AHEAD;
@@ -238,10 +239,28 @@ impl<'h> Tracer<'h> {
             // `info` describes (object.rs invariants).
             unsafe { (info.trace)((base + info.value_offset) as *const u8, self) };
             n = n.wrapping_add(1);
-            if n.is_multiple_of(64) {
-                every(self);
+            if n.is_multiple_of(64) && stop(self) {
+                // Put back what the prefetch ring holds, oldest last so it
+                // is scanned first again.
+                for k in (0..len).rev() {
+                    self.grey.push(ring[(head + k) % AHEAD]);
+                }
+                return true;
             }
         }
+    }
+
+    /// Drains alone until it has scanned `min_scanned` objects and still
+    /// holds at least two grey ones (returns true: enough work, and some
+    /// to share) or the stack is empty (returns false).
+    pub(crate) fn drain_until_shareable(&mut self, min_scanned: u64) -> bool {
+        self.drain_with(|t| t.scanned_objects >= min_scanned && t.grey.len() >= 2)
+    }
+
+    /// Switches an exclusive tracer to atomic marking (before other
+    /// markers start).
+    pub(crate) fn make_shared(&mut self) {
+        self.exclusive = false;
     }
 
     /// One parallel mark worker's loop (Go's `gcDrain` with `gcw.balance`
@@ -266,12 +285,13 @@ impl<'h> Tracer<'h> {
         }
         loop {
             self.drain_with(|t| {
-                if ctx.idle.load(Ordering::Relaxed) > 0 && t.grey.len() > 16 {
+                if ctx.idle.load(Ordering::Relaxed) > 0 && t.grey.len() > 1 {
                     let half = t.grey.len() / 2;
                     for b in t.grey.drain(..half) {
                         own.push(b);
                     }
                 }
+                false
             });
             if let Some(b) = ctx.find_work(own) {
                 self.grey.push(b);
