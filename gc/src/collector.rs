@@ -82,7 +82,7 @@ impl From<ConfigError> for BuildError {
 }
 use std::cell::Cell;
 use std::ptr::NonNull;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Below this `heap_live` a cycle is marked by the runner alone (waking
 /// helper threads costs more than the work they would take).
@@ -188,8 +188,8 @@ pub struct Collector {
     roots: SlotTable,
     weaks: SlotTable,
     history: Mutex<History>,
-    /// Set by a scope exit that found allocation debt; makes the next
-    /// request a non-forced one.
+    /// `Drop` impls of collected objects that panicked (counted by the
+    /// free hook, which holds a clone).
     drop_panics: Arc<AtomicU64>,
     /// Taken by `Drop`.
     sweeper: Option<Arc<Sweeper>>,
@@ -786,11 +786,6 @@ impl Collector {
             mem: self.heap.stats(),
         }
     }
-
-    /// Time since the collector was created.
-    pub fn uptime(&self) -> Duration {
-        self.epoch.elapsed()
-    }
 }
 
 impl Drop for Collector {
@@ -1026,11 +1021,4 @@ impl Drop for MutatorCore {
         inner.mcache.get_mut().release_all();
         drop(reg);
     }
-}
-
-/// Marks a mutator's allocation as in-scope-only; used by tests of the
-/// world protocol.
-#[doc(hidden)]
-pub fn __active_depth() -> usize {
-    ACTIVE.with(|a| a.get().1)
 }

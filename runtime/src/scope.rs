@@ -393,13 +393,8 @@ impl<'m> Scope<'m> {
     /// The hybrid barrier's slow path: shade the old and the new value.
     #[cold]
     pub(crate) fn barrier_slow<T: Trace>(&self, old: &T, new: &T) {
-        let mut r = Tracer::recorder(self.collector().heap());
-        old.trace(&mut r);
-        new.trace(&mut r);
-        for a in r.into_recorded() {
-            // SAFETY: we are inside this mutator's scope on its thread.
-            unsafe { self.core.shade(a) };
-        }
+        self.barrier_slow_all(old);
+        self.barrier_slow_all(new);
     }
 
     /// Shades one object address (weak upgrade during a mark).
@@ -415,7 +410,7 @@ impl<'m> Scope<'m> {
         let mut r = Tracer::recorder(self.collector().heap());
         value.trace(&mut r);
         for a in r.into_recorded() {
-            // SAFETY: as above.
+            // SAFETY: we are inside this mutator's scope on its thread.
             unsafe { self.core.shade(a) };
         }
     }
