@@ -50,6 +50,14 @@ pub enum AllocError {
         /// The OS error number (`errno`), or 0 when the arena index is full.
         errno: i32,
     },
+    /// Not an error: the collector asked this mcache's owner to reach a
+    /// handshake (`MHeap::request_handshake`) and the mcache was set to
+    /// report it (`MCache::report_handshakes`). Nothing was allocated;
+    /// the owner runs its handshake, calls `MCache::sync` and retries.
+    /// Never returned by a cache that does not report handshakes, and
+    /// never seen by users of the typed API.
+    #[doc(hidden)]
+    Handshake,
 }
 
 impl fmt::Display for AllocError {
@@ -81,6 +89,9 @@ impl fmt::Display for AllocError {
                 "the OS refused to map {requested} bytes: {}",
                 std::io::Error::from_raw_os_error(*errno)
             ),
+            AllocError::Handshake => {
+                f.write_str("the collector requested a handshake (retry after it)")
+            }
         }
     }
 }

@@ -28,7 +28,7 @@
 //! - `self.heap` outlives every span in `alloc` (we hold an `Arc`).
 
 use crate::error::AllocError;
-use crate::mheap::{ALLOC_BLACK, MHeap};
+use crate::mheap::{ALLOC_BLACK, HANDSHAKE_SHIFT, MHeap, SG_BLACK_MASK};
 use crate::mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanRef};
 use crate::sizeclasses::{
     MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS, class_size, size_to_class,
@@ -102,8 +102,16 @@ impl AllocRequest {
 /// flushes its spans back to the heap.
 pub struct MCache {
     heap: Arc<MHeap>,
-    /// The heap's `alloc_state` this cache is up to date with.
+    /// The heap's `alloc_state` this cache is up to date with. Its
+    /// sweepgen and black bits are what this cache's allocations follow:
+    /// while they are stale (a sweep began, or allocate-black changed, and
+    /// the fast path has not noticed yet), allocation continues in the
+    /// cached spans under the old state, which is sound (see
+    /// `MHeap::sweep_gate`); every slow path adopts the new state first.
     alloc_state: u64,
+    /// Fail an allocation with `AllocError::Handshake` when the heap's
+    /// handshake generation moved (the collector's preemption request).
+    report_handshakes: bool,
     /// Current span per span class (Go's `alloc[numSpanClasses]`).
     alloc: [SpanRef; NUM_SPAN_CLASSES],
     /// Current tiny block, or 0.
@@ -143,7 +151,52 @@ impl MCache {
             tiny_offset: 0,
             tiny_allocs: 0,
             gc_due: false,
+            report_handshakes: false,
         }
+    }
+
+    /// Whether an allocation fails with [`AllocError::Handshake`] (once)
+    /// after [`MHeap::request_handshake`]: the collector's way to reach
+    /// the owning mutator within one allocation. Off by default.
+    pub fn report_handshakes(&mut self, on: bool) {
+        self.report_handshakes = on;
+    }
+
+    /// Adopts the heap's current state: flushes spans cached before a
+    /// sweep began, drops the tiny block if allocate-black turned on (its
+    /// remaining space would hand out white objects; Go's
+    /// `gcMarkTinyAllocs` greys it instead), and acknowledges handshake
+    /// requests. After it returns, this cache allocates black iff
+    /// allocate-black was on when it started.
+    pub fn sync(&mut self) {
+        let heap = self.detached_heap();
+        let _g = heap.sweep_gate.read();
+        let st = heap.alloc_state.load(Ordering::Acquire);
+        self.adopt(st);
+    }
+
+    /// Adopts `st` (read under `sweep_gate`, held by the caller).
+    fn adopt(&mut self, st: u64) {
+        if (st ^ self.alloc_state) & SG_BLACK_MASK != 0 {
+            if (st >> 1) as u32 != (self.alloc_state >> 1) as u32 {
+                self.release_all_locked();
+            } else if st & ALLOC_BLACK != 0 && self.alloc_state & ALLOC_BLACK == 0 {
+                self.tiny = 0;
+                self.tiny_offset = 0;
+            }
+        }
+        self.alloc_state = st;
+    }
+
+    /// The heap, borrowed independently of `self` so that a guard of its
+    /// `sweep_gate` can be held across `&mut self` calls (without an
+    /// atomic increment of the shared `Arc` count on every refill).
+    #[inline(always)]
+    fn detached_heap<'a>(&self) -> &'a MHeap {
+        // SAFETY: `self.heap` is set once in `new` and never replaced, and
+        // the callers use the reference only inside a method of `self`, so
+        // the Arc keeps the heap alive for as long as it is used.
+        unsafe { &*Arc::as_ptr(&self.heap) }
     }
 
     /// The heap this cache allocates from.
@@ -193,7 +246,7 @@ impl MCache {
             return Err(AllocError::BadAlignment { align });
         }
         if self.heap.alloc_state.load(Ordering::Relaxed) != self.alloc_state {
-            self.sync_state();
+            self.sync_state()?;
         }
         if align > 8 {
             // Objects of a class sit at multiples of its size from a
@@ -305,16 +358,31 @@ impl MCache {
         }
     }
 
-    /// Handles a change of the heap's `alloc_state`: a new sweep generation
-    /// means our spans are stale and must be flushed before we allocate
-    /// again (Go's `prepareForSweep`).
+    /// Handles a change of the heap's `alloc_state` seen by the fast path:
+    /// a handshake request is reported to the caller (if asked for);
+    /// otherwise the new state is adopted (Go's `prepareForSweep`).
     #[cold]
-    fn sync_state(&mut self) {
+    #[inline(never)]
+    fn sync_state(&mut self) -> Result<(), AllocError> {
         let st = self.heap.alloc_state.load(Ordering::Acquire);
-        if (st >> 1) != (self.alloc_state >> 1) {
-            self.release_all();
+        if self.report_handshakes
+            && (st >> HANDSHAKE_SHIFT) != (self.alloc_state >> HANDSHAKE_SHIFT)
+        {
+            return Err(AllocError::Handshake);
         }
-        self.alloc_state = st;
+        self.sync();
+        Ok(())
+    }
+
+    /// Under `sweep_gate`: adopts a sweepgen or allocate-black change the
+    /// fast path has not seen yet, so that a slow path never mixes two
+    /// generations. Handshake requests are left for the next fast path.
+    fn adopt_locked(&mut self) {
+        let st = self.heap.alloc_state.load(Ordering::Acquire);
+        if (st ^ self.alloc_state) & SG_BLACK_MASK != 0 {
+            let hs = self.alloc_state & !SG_BLACK_MASK;
+            self.adopt((st & SG_BLACK_MASK) | hs);
+        }
     }
 
     /// Slow path: the next free slot of class `spc`, refilling from the
@@ -327,6 +395,8 @@ impl MCache {
         // nelems == 0 and is never written).
         let mut idx = unsafe { s.next_free_index() };
         if idx == s.nelems() {
+            let _g = self.detached_heap().sweep_gate.read();
+            self.adopt_locked();
             self.refill(spc)?;
             s = self.alloc[spc.index()];
             // SAFETY: the refilled span is ours.
@@ -392,7 +462,9 @@ impl MCache {
         free_hook: bool,
         zero: bool,
     ) -> Result<NonNull<u8>, AllocError> {
-        let heap = &*self.heap;
+        let heap = self.detached_heap();
+        let _g = heap.sweep_gate.read();
+        self.adopt_locked();
         let npages = size.div_ceil(PAGE_SIZE);
         // Reuse garbage before growing.
         heap.reclaim(npages);
@@ -438,6 +510,11 @@ impl MCache {
     /// Returns every cached span to its mcentral, drops the tiny block and
     /// publishes local stats (Go's `releaseAll`). The cache stays usable.
     pub fn release_all(&mut self) {
+        let _g = self.detached_heap().sweep_gate.read();
+        self.release_all_locked();
+    }
+
+    fn release_all_locked(&mut self) {
         let empty = self.empty();
         for i in 0..NUM_SPAN_CLASSES {
             let s = self.alloc[i];

@@ -40,7 +40,7 @@ use crate::sizeclasses::{PAGE_SHIFT, PAGE_SIZE};
 use crate::stats::{HeapStats, MemStats};
 use crate::sweep::SweepState;
 use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{Condvar, Mutex, MutexGuard, RwLock};
 
 /// Bytes per page-allocator chunk (512 pages = 4 MiB); the unit of commit.
 pub const CHUNK_BYTES: usize = PALLOC_CHUNK_PAGES * PAGE_SIZE;
@@ -50,6 +50,11 @@ pub const DEFAULT_ARENA_SIZE: usize = 64 << 20;
 
 /// Bit of `alloc_state` meaning "allocate black" (marking is running).
 pub(crate) const ALLOC_BLACK: u64 = 1;
+/// `alloc_state` bits 1..33 hold the sweepgen; above them, the handshake
+/// generation (see [`MHeap::request_handshake`]).
+pub(crate) const HANDSHAKE_SHIFT: u32 = 33;
+/// The sweepgen and allocate-black bits of `alloc_state`.
+pub(crate) const SG_BLACK_MASK: u64 = (1 << HANDSHAKE_SHIFT) - 1;
 
 /// Called by the sweeper for each freed object of a *scan* span, with the
 /// object's address, before its slot can be reused. The collector runs
@@ -143,9 +148,21 @@ pub struct MHeap {
     pages_per_arena: usize,
     /// `sg`, rising by 2 per cycle. Written only with the world stopped.
     sweepgen: AtomicU32,
-    /// `sweepgen << 1 | ALLOC_BLACK?`: what mcaches compare against on the
-    /// fast path. Written only with the world stopped.
+    /// `handshake << 33 | sweepgen << 1 | ALLOC_BLACK?`: what mcaches
+    /// compare against on the fast path. The sweepgen and black bits change
+    /// only under `sweep_gate` held exclusively; the handshake generation
+    /// only grows (any thread, `request_handshake`).
     pub(crate) alloc_state: AtomicU64,
+    /// Held shared by every mcache slow path that reads the sweepgen or
+    /// moves spans between an mcache and the central lists (refill,
+    /// uncache, large allocation, state sync); held exclusively while the
+    /// sweepgen or allocate-black changes. This is what lets a sweep begin
+    /// while mutators keep allocating: an mcache fast path only touches
+    /// its own cached spans, which stay valid across the change (a span
+    /// cached at `sg + 3` reads as `sg' + 1`, "cached, must be swept on
+    /// uncache"); every path that could see two generations at once is
+    /// excluded.
+    pub(crate) sweep_gate: RwLock<()>,
     pub(crate) lock: Mutex<HeapLocked>,
     pub(crate) arenas: ArenaIndex,
     central: Box<[CachePadded<MCentral>]>,
@@ -221,6 +238,7 @@ impl MHeap {
             config,
             sweepgen: AtomicU32::new(sg),
             alloc_state: AtomicU64::new((sg as u64) << 1),
+            sweep_gate: RwLock::new(()),
             lock: Mutex::new(HeapLocked {
                 pages: PageAlloc::new(),
                 spanalloc: FixAlloc::new(),
@@ -256,29 +274,52 @@ impl MHeap {
         self.sweepgen.load(Ordering::Acquire)
     }
 
+    /// Sets the sweepgen and clears allocate-black in one store (a sweep
+    /// begins exactly when marking ends). The caller holds `sweep_gate`
+    /// exclusively.
     pub(crate) fn set_sweepgen(&self, sg: u32) {
         self.sweepgen.store(sg, Ordering::Release);
-        let black = self.alloc_state.load(Ordering::Relaxed) & ALLOC_BLACK;
+        let hs = self.alloc_state.load(Ordering::Relaxed) & !SG_BLACK_MASK;
         self.alloc_state
-            .store(((sg as u64) << 1) | black, Ordering::Release);
+            .store(hs | ((sg as u64) << 1), Ordering::Release);
     }
 
-    /// Turns allocate-black on or off: while on, every new object is
-    /// allocated with its mark bit set (Go's `gcmarknewobject`, active while
-    /// `gcphase != _GCoff`).
+    /// Turns allocate-black on: from each mcache's next allocation on,
+    /// new objects are allocated with their mark bit set (Go's
+    /// `gcmarknewobject`, active while `gcphase != _GCoff`). It is turned
+    /// off by [`MHeap::begin_sweep`], atomically with the new sweepgen.
+    ///
+    /// An mcache may still allocate white objects until its fast path
+    /// observes the change (a relaxed load); a collector that needs every
+    /// mcache to allocate black from some point on must get an
+    /// acknowledgement from each (its handshake: [`MCache::sync`] after
+    /// [`MHeap::request_handshake`] does it).
     ///
     /// # Safety
-    /// 1. The world is stopped (no thread inside an `MCache` method), so
-    ///    every mcache sees the change before its next allocation.
-    pub unsafe fn set_allocate_black(&self, on: bool) {
-        let s = self.alloc_state.load(Ordering::Relaxed) & !ALLOC_BLACK;
-        self.alloc_state
-            .store(s | if on { ALLOC_BLACK } else { 0 }, Ordering::Release);
+    /// 1. Sweeping is finished ([`MHeap::finish_sweep`] returned `Ok` and
+    ///    no `begin_sweep` since): mark bits may be set from now on.
+    ///
+    /// [`MCache::sync`]: crate::MCache::sync
+    pub unsafe fn set_allocate_black(&self) {
+        let _g = self.sweep_gate.write();
+        self.alloc_state.fetch_or(ALLOC_BLACK, Ordering::AcqRel);
     }
 
     /// Whether allocate-black is on.
     pub fn allocate_black(&self) -> bool {
         self.alloc_state.load(Ordering::Relaxed) & ALLOC_BLACK != 0
+    }
+
+    /// Makes every mcache that reports handshakes (see
+    /// [`MCache::report_handshakes`]) fail its next allocation with
+    /// [`AllocError::Handshake`] once, so that its owner reaches a
+    /// collector handshake within one allocation (Go's preemption request).
+    ///
+    /// [`MCache::report_handshakes`]: crate::MCache::report_handshakes
+    /// [`AllocError::Handshake`]: crate::AllocError::Handshake
+    pub fn request_handshake(&self) {
+        self.alloc_state
+            .fetch_add(1 << HANDSHAKE_SHIFT, Ordering::AcqRel);
     }
 
     /// The central list of span class `spc`.

@@ -296,28 +296,38 @@ impl MHeap {
     }
 
     /// Starts a sweep (Go's `gcSweep`): `sweepgen += 2`, which makes every
-    /// span "needs sweeping" at once. Call after marking has finished.
+    /// span "needs sweeping" at once, and allocate-black off, in the same
+    /// store. Call after marking has finished. Mutators may keep
+    /// allocating meanwhile: the change happens under `sweep_gate` held
+    /// exclusively, so no mcache slow path straddles it, and fast paths
+    /// only use spans they have cached (see `MHeap::sweep_gate`).
     ///
     /// Fails (changing nothing) if the previous sweep has not finished:
     /// call [`MHeap::finish_sweep`] first.
     ///
     /// # Safety
-    /// 1. The world is stopped: no thread is inside an `MCache` method or
-    ///    any other method of this heap, and none will be until this
-    ///    returns. (The collector calls it during mark termination.)
-    /// 2. Marking is complete: no mark bit will be set until the next
-    ///    `finish_sweep` has returned.
+    /// 1. Marking is complete: no mark bit will be set by a marker until
+    ///    the next `finish_sweep` has returned (objects may still be
+    ///    allocated black by mcaches that have not seen the change, in
+    ///    spans they have cached; that is accounted for).
     pub unsafe fn begin_sweep(&self) -> Result<(), SweepError> {
         self.finish_sweep()?;
+        let _gate = self.sweep_gate.write();
+        // Nothing can have become unswept since: only begin_sweep makes
+        // spans unswept, and the gate excludes every mcache slow path.
+        let stale = self.sweep.stale_cached.load(Ordering::Acquire);
+        if stale > 0 {
+            return Err(SweepError::UnflushedCaches { spans: stale });
+        }
         let l = self.lock.lock();
         // Every in-use span has been swept since the last rotation (the
-        // finish_sweep above), and obligation 1 keeps every other thread
-        // out of the bitmap allocator: recycle the bitmaps of two cycles
-        // ago (gcbits.rs).
+        // finish_sweep above); the bitmap allocator is used only under the
+        // heap lock (span init) or by sweeps, and there is none: recycle
+        // the bitmaps of two cycles ago (gcbits.rs).
         self.gcbits.next_epoch();
         let sg = self.sweepgen().wrapping_add(2);
-        // Obligation 1: no mcache can cache or uncache concurrently, so the
-        // count of cached spans is exact; each of them is now stale.
+        // The gate keeps every mcache out of cache/uncache, so the count of
+        // cached spans is exact; each of them is now stale.
         self.sweep
             .stale_cached
             .store(self.stats.cached_spans(), Ordering::Relaxed);

@@ -14,6 +14,7 @@
 //! | `atomic::*` | `std::sync::atomic` | `loom::sync::atomic` |
 //! | `Mutex`, `MutexGuard` | `parking_lot` (no poisoning) | `loom::sync::Mutex`, wrapped to drop poisoning |
 //! | `Condvar` | `parking_lot::Condvar` | `loom::sync::Condvar`, wrapped |
+//! | `RwLock` | `parking_lot::RwLock` | `loom::sync::RwLock`, wrapped to drop poisoning |
 //! | `Arc` | `std::sync::Arc` | `loom::sync::Arc` |
 //! | `UnsafeCell` | `std::cell::UnsafeCell` with loom's `with`/`with_mut` API | `loom::cell::UnsafeCell` (checks every access for races) |
 //! | `thread` | `std::thread` | `loom::thread` |
@@ -67,6 +68,31 @@ mod imp {
     pub type Mutex<T> = parking_lot::Mutex<T>;
     /// The guard of [`Mutex`].
     pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    /// A reader-writer lock without poisoning (`parking_lot`). `read`
+    /// is recursive: a thread holding it shared may take it shared again
+    /// even while a writer waits (parking_lot's `read_recursive`), because
+    /// an mcache slow path can reach another mcache's flush through a
+    /// `Drop` run by lazy sweeping.
+    #[derive(Debug, Default)]
+    pub struct RwLock<T>(parking_lot::RwLock<T>);
+    /// Shared guard of [`RwLock`].
+    pub type RwLockReadGuard<'a, T> = parking_lot::RwLockReadGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        /// A new lock around `value`.
+        pub const fn new(value: T) -> Self {
+            RwLock(parking_lot::RwLock::new(value))
+        }
+        /// Acquires the lock shared (recursively).
+        pub fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read_recursive()
+        }
+        /// Acquires the lock exclusively.
+        pub fn write(&self) -> parking_lot::RwLockWriteGuard<'_, T> {
+            self.0.write()
+        }
+    }
 
     /// A condition variable paired with [`Mutex`].
     #[derive(Default, Debug)]
@@ -233,6 +259,27 @@ mod imp {
             self.0
                 .as_deref_mut()
                 .expect("guard present outside Condvar::wait")
+        }
+    }
+
+    /// loom's reader-writer lock with poisoning removed from the API.
+    #[derive(Debug, Default)]
+    pub struct RwLock<T>(loom::sync::RwLock<T>);
+    /// Shared guard of [`RwLock`].
+    pub type RwLockReadGuard<'a, T> = loom::sync::RwLockReadGuard<'a, T>;
+
+    impl<T> RwLock<T> {
+        /// A new lock around `value`.
+        pub fn new(value: T) -> Self {
+            RwLock(loom::sync::RwLock::new(value))
+        }
+        /// Acquires the lock shared.
+        pub fn read(&self) -> RwLockReadGuard<'_, T> {
+            self.0.read().unwrap_or_else(|p| p.into_inner())
+        }
+        /// Acquires the lock exclusively.
+        pub fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
+            self.0.write().unwrap_or_else(|p| p.into_inner())
         }
     }
 

@@ -398,7 +398,7 @@ fn allocate_black_marks_new_objects() {
     let mut c = MCache::new(h.clone());
     let before = c.alloc(AllocRequest::scan(32)).unwrap().as_ptr() as usize;
     // SAFETY: single-threaded test.
-    unsafe { h.set_allocate_black(true) };
+    unsafe { h.set_allocate_black() };
     let small = c.alloc(AllocRequest::scan(32)).unwrap().as_ptr() as usize;
     let tiny = c.alloc(AllocRequest::noscan(4)).unwrap().as_ptr() as usize;
     let large = c.alloc(AllocRequest::scan(100_000)).unwrap().as_ptr() as usize;
@@ -409,9 +409,7 @@ fn allocate_black_marks_new_objects() {
     }
     let o = h.find_object(before).unwrap();
     assert!(!o.span.is_marked(o.index));
-    // SAFETY: single-threaded test.
-    unsafe { h.set_allocate_black(false) };
-    // Nothing else marked: only the black objects survive a collection.
+    // Nothing else marked (begin_sweep turns allocate-black off): only the black objects survive a collection.
     collect(&h, &mut [&mut c], []);
     h.finish_sweep().unwrap();
     assert!(
