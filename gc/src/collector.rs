@@ -1,46 +1,72 @@
-//! The collector: stopping the world at safepoints, marking from the roots,
-//! clearing weak references, starting the sweep, pacing, statistics, the
+//! The collector: concurrent mark with handshakes, weak-reference
+//! clearing, the start of the concurrent sweep, pacing, statistics, the
 //! background sweeper, and heap teardown (Go's `mgc.go`: `gcStart`,
-//! `gcMarkDone`, `gcMarkTermination`, `gcSweep`; `mgcsweep.go`'s
-//! `bgsweep`).
+//! `gcMarkDone`, `gcMarkTermination`, `gcSweep`; `mgcmark.go`'s
+//! `gcAssistAlloc`; `mgcsweep.go`'s `bgsweep`).
 //!
-//! ## Safepoints and the world word
-//! A mutator is at a safepoint whenever it is outside every scope: it then
-//! holds no unrooted GC pointer (the typed layer's lifetimes guarantee it),
-//! so the collector needs nothing from its stack. One atomic word,
-//! `state = count << 2 | RUNNING | PENDING`, counts the mutators inside a
-//! scope:
-//! - entering a scope increments `count`, unless `PENDING` or `RUNNING` is
-//!   set — then the thread waits for the cycle to end (slow path);
-//! - leaving decrements it; the thread that brings `count` to 0 while
-//!   `PENDING` is set claims the cycle (`PENDING → RUNNING`) and runs it
-//!   itself, as Go's mutators run `gcStart`/`stopTheWorld` themselves;
-//! - a request (`collect()`, an allocation debt at scope exit, stress
-//!   mode) sets `PENDING`, and runs the cycle at once if `count == 0`.
+//! ## Threads
+//! Each heap has a collector thread (`spanheap-gc`) that runs one cycle
+//! per request and marks; a rayon pool of `mark_workers - 1` helpers joins
+//! it on big heaps; mutators pay mark assists; a sweeper thread sweeps
+//! after each cycle. No cycle step ever waits for a mutator that is
+//! outside its scopes, and no mutator ever waits for a cycle (checkmark
+//! mode aside, which stops the world to verify the mark).
 //!
-//! So a mutator outside its scopes — idle, blocked, parked — never delays a
-//! collection, and a collection waits only for mutators inside a scope,
-//! until they leave it or call `safepoint()` (issue 4 shrinks this to a
-//! handshake). Allocation inside a scope never blocks on a collection.
+//! ## Handshakes
+//! A mutator runs the collector's protocol only at its *handshakes*:
+//! scope entry and exit, [`MutatorCore::safepoint`], and an allocation
+//! that the heap reports (`AllocError::Handshake`: the collector bumped
+//! the heap's handshake generation, or a slow path wants a cycle started
+//! or an assist paid). Entry, exit and `safepoint` are *clean* — the
+//! thread holds no unrooted pointer of that mutator's scope (the typed
+//! layer's lifetimes prove it); the allocation handshake is not. At each
+//! one it acknowledges, in its own atomics, what the collector asked:
+//! - **A** (barrier on) for cycle `c`: from now on its stores shade (write
+//!   barrier: the old and the new value, and until S whatever a cell
+//!   borrow inserted);
+//! - **S** (clean stack) for `c`: given only at a clean handshake after
+//!   every mutator had A (`s_round == c`); the mcache adopts
+//!   allocate-black (retiring its tiny block) just before;
+//! - **flush** round `r`: its barrier buffer went into the mark.
 //!
-//! Invariants:
-//! - while `RUNNING` is set, `count == 0` and no mutator is in a scope: the
-//!   world is stopped, the runner owns every mcache (it may flush them) and
-//!   no object is written;
-//! - the runner is the only marker: no other thread sets mark bits while a
-//!   cycle runs (the tracer relies on it to mark without locked
-//!   instructions; parallel marking will use `MSpan::mark`);
-//! - mark bits are set only between `finish_sweep` and `begin_sweep` of one
-//!   run (the heap's sweep protocol requires it);
+//! ## A cycle
+//! 1. Sweep termination: sweep what is left of the previous cycle; flush
+//!    idle mutators' mcaches (claiming them BUSY); busy ones flush their
+//!    stale spans at their next allocation or safepoint.
+//! 2. Mark start (under `gate`): `phase = c|MARKING`.
+//! 3. Round A: wait until every mutator *inside a scope* has A. Then
+//!    allocate-black on, `s_round = c`, and the roots are greyed.
+//! 4. Concurrent mark: the collector thread (plus helpers) drains; flushes
+//!    of barrier buffers, weak upgrades and assists add grey objects.
+//! 5. When no grey object is left and every mutator in a scope has S: a
+//!    flush round. If, under the gate, no flush or upgrade found a white
+//!    object since the round began, no assist is running and nothing is
+//!    grey, the mark is complete; otherwise back to 4.
+//! 6. Mark termination (gate held — the only mutual exclusion with
+//!    mutators, and mutators meet it only when they flush, upgrade a weak
+//!    reference or join as an assist): clear dead weak slots, phase off,
+//!    `begin_sweep` (new sweepgen, allocate-black off, one store).
+//! 7. Pacing: goal from live bytes (marked + allocated during the mark),
+//!    trigger at 7/8 of the runway; wake the sweeper.
+//!
+//! Why this loses nothing is argued in `docs/concurrency.md` ("Concurrent
+//! mark"). Invariants the code relies on:
+//! - the phase changes only under `gate`; every non-worker marker (flush,
+//!   weak upgrade, assist) checks it under `gate`, so none marks after
+//!   `begin_sweep`;
+//! - the mark workers run only on the collector thread's `drain_round`,
+//!   never across a phase change;
+//! - a mutator's mcache and barrier buffer are touched by the collector
+//!   only when it has claimed the mutator (BUSY) or the mutator is parked;
 //! - a thread in a scope of a heap never enters a scope of another heap
-//!   (checked, panics) and never waits for a cycle of its own heap (nested
-//!   scopes of the same heap on one thread count once).
+//!   (checked, panics).
 
 use crate::object::drop_dead_object;
 use crate::pacer::{Overhead, PacerConfig, heap_goal};
+use crate::slots::Slot;
 use crate::slots::SlotTable;
 use crate::stats::{CycleTrace, GcStats, History};
-use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use crate::sync::{Arc, Condvar, Mutex, UnsafeCell};
 use crate::tracer::{MarkCtx, Tracer};
 use crossbeam_deque::{Injector, Worker};
@@ -84,13 +110,9 @@ use std::cell::Cell;
 use std::ptr::NonNull;
 use std::time::Instant;
 
-/// Below this `heap_live` a cycle is marked by the runner alone (waking
-/// helper threads costs more than the work they would take).
+/// Below this `heap_live` a cycle is marked by the collector thread alone
+/// (waking helper threads costs more than the work they would take).
 const PARALLEL_MARK_MIN_HEAP: u64 = 8 << 20;
-
-const PENDING: usize = 1;
-const RUNNING: usize = 2;
-const ONE: usize = 4;
 
 /// Configuration of a collector (the typed layer's builder fills it in).
 #[derive(Clone, Debug)]
@@ -109,9 +131,10 @@ pub struct GcConfig {
     /// Sweep (and run `Drop` of dead objects) on a background thread after
     /// each cycle, besides the lazy sweeping of allocations.
     pub background_sweep: bool,
-    /// Mark workers for a cycle (the cycle runner is one of them); 1 marks
-    /// on the runner alone. Default: the machine's hardware threads, at
-    /// most 8. Heaps under 8 MiB are always marked by the runner alone.
+    /// Mark workers during a concurrent mark (the collector thread is one
+    /// of them). Default: a quarter of the hardware threads, rounded up,
+    /// at most 8 (Go's 25 % background-mark goal). Heaps under 8 MiB are
+    /// always marked by the collector thread alone; mutators also assist.
     pub mark_workers: usize,
     /// **Testing only — breaks the collector.** Marking deliberately
     /// loses every n-th object it finds, so that tests can show checkmark
@@ -130,7 +153,7 @@ impl Default for GcConfig {
             trace: false,
             background_sweep: true,
             mark_workers: crate::sync::thread::available_parallelism()
-                .map_or(1, |n| n.get().min(8)),
+                .map_or(1, |n| n.get().div_ceil(4).min(8)),
             fault_lose_every: None,
         }
     }
@@ -169,50 +192,121 @@ impl GcConfig {
 
 thread_local! {
     /// The collector whose scope this thread is in (address, 0 if none)
-    /// and the nesting depth.
+    /// and the nesting depth (scopes of several mutators of one heap may
+    /// nest on a thread; scopes of two heaps may not).
     static ACTIVE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
-/// A garbage collector and its heap.
+/// `Inner::phase` bit: a mark is running.
+const MARKING: u64 = 1;
+
+/// `MutatorInner::scope` states.
+const OUT: u32 = 0;
+const IN: u32 = 1;
+/// Outside its scopes, claimed by the collector (flushing its mcache) or
+/// by its own `Drop`; `enter` waits.
+const BUSY: u32 = 2;
+/// Inside a scope, parked at a handshake while the world is stopped
+/// (checkmark mode only).
+const PARKED: u32 = 3;
+
+/// Barrier-buffer entries before a mutator flushes them (Go's wbBuf
+/// holds 512 pointers).
+const WBUF_CAP: usize = if crate::sync::LOOM { 4 } else { 512 };
+
+/// A garbage collector and its heap. Cheap handles (`Arc<Collector>`) are
+/// held by mutators, roots, weak references and the typed `Heap`; when the
+/// last one goes, the collector thread stops and the heap is torn down.
 pub struct Collector {
+    inner: Arc<Inner>,
+    gc_thread: Mutex<Option<crate::sync::thread::JoinHandle<()>>>,
+}
+
+/// What the collector thread shares with the handles.
+pub(crate) struct Inner {
     heap: Arc<MHeap>,
     config: GcConfig,
-    /// `count << 2 | RUNNING | PENDING` (module docs).
-    state: AtomicUsize,
-    /// Cycle bookkeeping for waiters.
-    sync: Mutex<WorldSync>,
-    cycle_done: Condvar,
-    /// Every registered mutator. Locked by the cycle runner while it
-    /// flushes mcaches and drains barrier buffers, and by (de)registration.
+    /// `cycle << 1 | MARKING`. Changes only under `gate` (SeqCst: mutators
+    /// read it right after publishing their scope state, the collector
+    /// reads their scope state right after changing it).
+    phase: AtomicU64,
+    /// The cycle whose clean-stack (S) acknowledgements count: set once
+    /// every mutator in a scope has acknowledged the barrier (A).
+    s_round: AtomicU64,
+    /// Termination flush round (see `run_cycle`).
+    flush_round: AtomicU64,
+    /// Stop-the-world request (checkmark mode only).
+    stop: AtomicBool,
+    /// Serialises every way of marking that is not a mark worker's —
+    /// barrier-buffer flushes, weak upgrades, joining as an assist — with
+    /// the phase changes. See `GateState`.
+    gate: Mutex<GateState>,
+    /// Grey objects shared by workers, assists and flushes.
+    injector: Injector<usize>,
+    /// Objects marked / bytes marked / objects scanned this cycle outside
+    /// the mark workers (flushes, upgrades, assists).
+    side_marked: AtomicU64,
+    side_bytes: AtomicU64,
+    side_scanned: AtomicU64,
+    /// Scan work expected this cycle (bytes: the last cycle's marked
+    /// bytes) and the heap goal: an assist owes `bytes × expected /
+    /// (goal − heap_live)` (Go's `assistWorkPerByte`).
+    assist_ratio: AtomicU64,
+    assist_goal: AtomicU64,
+    /// Every registered mutator. Deregistration and the collector's flush
+    /// of idle mcaches take the lock.
     mutators: Mutex<Vec<MutPtr>>,
+    /// The collector waits here for mutators' acknowledgements.
+    acks: Mutex<()>,
+    ack_cv: Condvar,
+    ack_waiting: AtomicBool,
+    /// Parked mutators wait here (checkmark stops).
+    park: Mutex<()>,
+    park_cv: Condvar,
+    /// Cycle requests and completions.
+    ctl: Mutex<Ctl>,
+    ctl_cv: Condvar,
+    done_cv: Condvar,
+    /// A cycle is running (requests that do not queue are ignored).
+    cycle_active: AtomicBool,
     roots: SlotTable,
     weaks: SlotTable,
+    /// Root slots dropped while marking: they keep their object (Yuasa's
+    /// deletion barrier for roots) until the mark ends.
+    deferred_roots: Mutex<Vec<Slot>>,
     history: Mutex<History>,
-    /// `Drop` impls of collected objects that panicked (counted by the
-    /// free hook, which holds a clone).
     drop_panics: Arc<AtomicU64>,
-    /// Taken by `Drop`.
-    sweeper: Option<Arc<Sweeper>>,
+    sweeper: Mutex<Option<Arc<Sweeper>>>,
     sweeper_thread: Mutex<Option<crate::sync::thread::JoinHandle<()>>>,
-    /// Helper threads for parallel marking, started at the first cycle
-    /// that needs them.
     mark_pool: Mutex<Option<Arc<rayon::ThreadPool>>>,
     epoch: Instant,
 }
 
-struct WorldSync {
-    /// Cycles completed.
-    completed: u64,
-    /// Cycles started.
-    started: u64,
-    /// A pending request came from `collect()`.
+/// Under `Inner::gate`.
+struct GateState {
+    /// Objects found white by flushes and weak upgrades, over all cycles.
+    /// A termination round that sees it unchanged saw no hidden grey
+    /// object (`run_cycle`).
+    late_work: u64,
+    /// Assists between joining (under the gate, while marking) and
+    /// leaving; termination requires none.
+    assists: usize,
+}
+
+struct Ctl {
+    requested: bool,
     forced: bool,
+    started: u64,
+    completed: u64,
+    shutdown: bool,
 }
 
 #[derive(Clone, Copy)]
 struct MutPtr(NonNull<MutatorInner>);
-// SAFETY: the registry only dereferences these with the world stopped
-// (module invariants) or under the registry lock on deregistration.
+// SAFETY: the collector dereferences these only to read the atomics of a
+// registered mutator (deregistration takes the registry lock after
+// claiming BUSY), and touches the mcache or barrier buffer only of a
+// mutator it has claimed (BUSY) or that is parked.
 unsafe impl Send for MutPtr {}
 
 /// Background sweeper control (Go's `bgsweep` and its park/ready).
@@ -264,7 +358,7 @@ impl Sweeper {
 }
 
 impl Collector {
-    /// A new collector with an empty heap.
+    /// A new collector with an empty heap, and its collector thread.
     pub fn new(config: GcConfig) -> Result<Arc<Collector>, BuildError> {
         let drop_panics = Arc::new(AtomicU64::new(0));
         let dp = drop_panics.clone();
@@ -287,7 +381,7 @@ impl Collector {
                 retain: AtomicU64::new(u64::MAX),
             })
         });
-        let thread = match &sweeper {
+        let sweeper_thread = match &sweeper {
             Some(s) => {
                 let s = s.clone();
                 Some(
@@ -299,106 +393,175 @@ impl Collector {
             }
             None => None,
         };
-        Ok(Arc::new(Collector {
+        let inner = Arc::new(Inner {
             history: Mutex::new(History {
                 heap_goal: first_goal,
                 ..History::default()
             }),
             heap,
             config,
-            state: AtomicUsize::new(0),
-            sync: Mutex::new(WorldSync {
-                completed: 0,
-                started: 0,
-                forced: false,
+            phase: AtomicU64::new(0),
+            s_round: AtomicU64::new(0),
+            flush_round: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            gate: Mutex::new(GateState {
+                late_work: 0,
+                assists: 0,
             }),
-            cycle_done: Condvar::new(),
+            injector: Injector::new(),
+            side_marked: AtomicU64::new(0),
+            side_bytes: AtomicU64::new(0),
+            side_scanned: AtomicU64::new(0),
+            assist_ratio: AtomicU64::new(0),
+            assist_goal: AtomicU64::new(u64::MAX),
             mutators: Mutex::new(Vec::new()),
+            acks: Mutex::new(()),
+            ack_cv: Condvar::new(),
+            ack_waiting: AtomicBool::new(false),
+            park: Mutex::new(()),
+            park_cv: Condvar::new(),
+            ctl: Mutex::new(Ctl {
+                requested: false,
+                forced: false,
+                started: 0,
+                completed: 0,
+                shutdown: false,
+            }),
+            ctl_cv: Condvar::new(),
+            done_cv: Condvar::new(),
+            cycle_active: AtomicBool::new(false),
             roots: SlotTable::new(),
             weaks: SlotTable::new(),
+            deferred_roots: Mutex::new(Vec::new()),
             drop_panics,
-            sweeper,
-            sweeper_thread: Mutex::new(thread),
+            sweeper: Mutex::new(sweeper),
+            sweeper_thread: Mutex::new(sweeper_thread),
             mark_pool: Mutex::new(None),
             epoch: Instant::now(),
+        });
+        let i2 = inner.clone();
+        let gc_thread = crate::sync::thread::Builder::new()
+            .name("spanheap-gc".into())
+            .spawn(move || i2.gc_main())
+            .map_err(|e| BuildError::SweeperThread(format!("collector thread: {e}")))?;
+        Ok(Arc::new(Collector {
+            inner,
+            gc_thread: Mutex::new(Some(gc_thread)),
         }))
     }
 
     /// The heap.
     pub fn heap(&self) -> &Arc<MHeap> {
-        &self.heap
+        &self.inner.heap
     }
 
     /// The configuration.
     pub fn config(&self) -> &GcConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// The root table.
     pub fn roots(&self) -> &SlotTable {
-        &self.roots
+        &self.inner.roots
     }
 
     /// The weak-reference table.
     pub fn weaks(&self) -> &SlotTable {
-        &self.weaks
+        &self.inner.weaks
+    }
+
+    /// Drops a root slot: at once outside a mark; during a mark the slot
+    /// keeps its object until the mark ends (the deletion barrier for
+    /// roots: the object was reachable when the mark started).
+    ///
+    /// # Safety
+    /// 1. `slot` came from [`Collector::roots`] and is not used again.
+    pub unsafe fn remove_root(&self, slot: Slot) {
+        let mut d = self.inner.deferred_roots.lock();
+        if self.inner.phase.load(Ordering::SeqCst) & MARKING != 0 {
+            d.push(slot);
+        } else {
+            drop(d);
+            // SAFETY: obligation 1.
+            unsafe { self.inner.roots.remove(slot) };
+        }
+    }
+
+    /// Reads a weak slot for an upgrade. `marking` is the caller's view of
+    /// the phase (its mutator's barrier flag): while marking, the target is
+    /// marked before it is returned (Go's `weak.Pointer.Value` shades it),
+    /// atomically with respect to the clearing of weak slots at mark
+    /// termination.
+    pub fn load_weak(&self, slot: &AtomicUsize, marking: bool) -> usize {
+        if !marking {
+            // Not marking (as far as this mutator has acknowledged): the
+            // slot is stable until this mutator's next handshake.
+            return slot.load(Ordering::Acquire);
+        }
+        let i = &*self.inner;
+        let mut g = i.gate.lock();
+        let a = slot.load(Ordering::Acquire);
+        let ph = i.phase.load(Ordering::SeqCst);
+        if a != 0 && ph & MARKING != 0 {
+            let mut t = Tracer::new_light(&i.heap, ph >> 1);
+            t.edge(a);
+            g.late_work += t.marked_objects;
+            i.account_side(&t);
+            t.publish_grey(&i.injector);
+        }
+        a
     }
 
     /// Registers a new mutator (Go: a new P with its mcache).
     pub fn mutator(self: &Arc<Self>) -> MutatorCore {
+        let mut mcache = MCache::new(self.inner.heap.clone());
+        mcache.report_handshakes(true);
         let core = Box::new(MutatorInner {
-            mcache: UnsafeCell::new(MCache::new(self.heap.clone())),
-            allocs: Cell::new(0),
-            stress: self.config.stress,
+            mcache: UnsafeCell::new(mcache),
             wbuf: UnsafeCell::new(Vec::new()),
+            local: Cell::new(Local::default()),
+            allocs: Cell::new(0),
+            stress: self.inner.config.stress,
+            scope: AtomicU32::new(OUT),
+            ack_a: AtomicU64::new(0),
+            ack_s: AtomicU64::new(0),
+            ack_flush: AtomicU64::new(0),
         });
         let ptr = NonNull::from(Box::leak(core));
-        self.mutators.lock().push(MutPtr(ptr));
+        self.inner.mutators.lock().push(MutPtr(ptr));
         MutatorCore {
             collector: self.clone(),
             inner: ptr,
         }
     }
 
-    /// Runs a full collection now and waits for it (Go's `runtime.GC`
-    /// without the final sweep). Waits for mutators inside scopes to leave
-    /// them.
+    /// Runs a full collection and waits for it (Go's `runtime.GC` without
+    /// the final sweep). A cycle waits only for mutators inside a scope to
+    /// pass one safepoint; mutators outside their scopes never delay it.
     ///
     /// # Panics
     /// If the calling thread is inside a scope of this heap (the cycle
-    /// would wait for the caller itself).
+    /// would wait for the caller's own safepoint), or inside the `Drop` of
+    /// a collected object.
     pub fn collect(&self) {
         self.check_not_in_scope("collect()");
         if crate::object::in_drop() {
-            // The thread may be the cycle runner itself (sweeping inside a
-            // cycle): waiting for a cycle would wait for itself.
             panic!("spanheap: collect() called from the Drop of a collected object");
         }
-        let target = {
-            let mut s = self.sync.lock();
-            s.forced = true;
-            s.started + 1
-        };
-        loop {
-            if self.sync.lock().completed >= target {
-                return;
-            }
-            self.request();
-            let mut s = self.sync.lock();
-            if s.completed >= target {
-                return;
-            }
-            // Checked under the lock (try_run notifies under it), so the
-            // wake-up for the cycle we wait for cannot be missed.
-            if self.state.load(Ordering::Acquire) & (PENDING | RUNNING) != 0 {
-                self.cycle_done.wait(&mut s);
-            }
+        let i = &*self.inner;
+        let mut c = i.ctl.lock();
+        let target = c.started + 1;
+        c.requested = true;
+        c.forced = true;
+        i.ctl_cv.notify_all();
+        while c.completed < target {
+            i.done_cv.wait(&mut c);
         }
     }
 
     /// Cycles completed so far.
     pub fn cycles(&self) -> u64 {
-        self.sync.lock().completed
+        self.inner.ctl.lock().completed
     }
 
     fn check_not_in_scope(&self, what: &str) {
@@ -409,365 +572,10 @@ impl Collector {
         }
     }
 
-    /// Asks for a cycle; runs it here if no mutator is in a scope.
-    pub(crate) fn request(&self) {
-        let s = self.state.fetch_or(PENDING, Ordering::AcqRel);
-        if s & RUNNING == 0 && s >> 2 == 0 {
-            self.try_run();
-        }
-    }
-
-    /// Claims and runs pending cycles while the world is empty.
-    fn try_run(&self) {
-        loop {
-            if self
-                .state
-                .compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-            {
-                return;
-            }
-            self.run_cycle();
-            // Release: the next scope entry (Acquire) sees the whole cycle.
-            let s = self.state.fetch_and(!RUNNING, Ordering::Release) & !RUNNING;
-            {
-                let _s = self.sync.lock();
-                self.cycle_done.notify_all();
-            }
-            if s != PENDING {
-                return; // nothing more requested, or mutators are back
-            }
-        }
-    }
-
-    /// Enters a scope (module docs). Called by `MutatorCore::enter`.
-    fn enter(&self) {
-        let me = self as *const Self as usize;
-        let (cur, depth) = ACTIVE.with(|a| a.get());
-        if cur == me {
-            ACTIVE.with(|a| a.set((me, depth + 1)));
-            return;
-        }
-        if cur != 0 {
-            panic!(
-                "spanheap: cannot enter a scope of one heap while inside a scope of another heap \
-                 on the same thread (their GC pointers could be mixed)"
-            );
-        }
-        if crate::object::in_drop() {
-            panic!("spanheap: the Drop impl of a collected object tried to enter a scope");
-        }
-        let mut s = self.state.load(Ordering::Relaxed);
-        loop {
-            if s & (PENDING | RUNNING) != 0 {
-                self.enter_slow();
-                break;
-            }
-            match self
-                .state
-                .compare_exchange_weak(s, s + ONE, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => break,
-                Err(v) => s = v,
-            }
-        }
-        ACTIVE.with(|a| a.set((me, 1)));
-    }
-
-    #[cold]
-    fn enter_slow(&self) {
-        loop {
-            let s = self.state.load(Ordering::Acquire);
-            if s & (PENDING | RUNNING) == 0 {
-                if self
-                    .state
-                    .compare_exchange(s, s + ONE, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return;
-                }
-                continue;
-            }
-            if s == PENDING {
-                // Nobody in a scope and nobody running it: run it ourselves.
-                self.try_run();
-                continue;
-            }
-            let mut g = self.sync.lock();
-            // Checked under the lock: try_run clears RUNNING before it takes
-            // the lock to notify, so either we see it cleared or we are
-            // waiting when the notification comes.
-            let s = self.state.load(Ordering::Acquire);
-            if s & RUNNING != 0 || (s & PENDING != 0 && s >> 2 != 0) {
-                self.cycle_done.wait(&mut g);
-            }
-        }
-    }
-
-    /// Leaves a scope; runs a pending cycle if this was the last mutator
-    /// in a scope.
-    fn leave(&self) {
-        let me = self as *const Self as usize;
-        let (cur, depth) = ACTIVE.with(|a| a.get());
-        debug_assert_eq!(cur, me, "leave without enter");
-        if depth > 1 {
-            ACTIVE.with(|a| a.set((me, depth - 1)));
-            return;
-        }
-        ACTIVE.with(|a| a.set((0, 0)));
-        let s = self.state.fetch_sub(ONE, Ordering::Release) - ONE;
-        if s == PENDING {
-            self.try_run();
-        }
-    }
-
-    /// Whether `leave` would end the thread's outermost scope.
-    fn outermost(&self) -> bool {
-        ACTIVE.with(|a| a.get().1) == 1
-    }
-
-    /// One stop-the-world cycle. The caller has claimed `RUNNING`.
-    fn run_cycle(&self) {
-        let t0 = Instant::now();
-        let forced = {
-            let mut s = self.sync.lock();
-            s.started += 1;
-            std::mem::take(&mut s.forced)
-        };
-        let heap = &*self.heap;
-        // Sweep termination: flush every mcache (Go's forEachP
-        // prepareForSweep; it also retires the tiny blocks, so they need no
-        // greying), then finish the previous sweep. The registry lock is
-        // not held while sweeping: the sweep runs `Drop` impls, which may
-        // create or drop mutators. A mutator registered meanwhile has an
-        // empty mcache and cannot allocate before the cycle ends.
-        for m in self.mutators.lock().iter() {
-            // SAFETY: the world is stopped (RUNNING; module invariants), so
-            // no mutator uses its mcache; the registry lock keeps it alive.
-            unsafe { m.0.as_ref().mcache.with_mut(|c| (*c).release_all()) };
-        }
-        let heap_before = heap.heap_live();
-        if let Err(e) = heap.finish_sweep() {
-            fatal(&format!(
-                "sweep termination failed although every mcache was flushed: {e}"
-            ));
-        }
-        let t1 = Instant::now();
-
-        // From here to the start of the sweep no `Drop` runs, and holding
-        // the registry lock keeps mutators from registering or flushing
-        // (begin_sweep needs every thread out of the heap's MCache methods).
-        let mutators = self.mutators.lock();
-
-        // Mark: roots, then the mutators' barrier buffers, then drain —
-        // on the runner alone, or with parallel workers for big heaps.
-        let workers = if heap_before >= PARALLEL_MARK_MIN_HEAP {
-            self.config.mark_workers.max(1)
-        } else {
-            1
-        };
-        let mut tr = Tracer::new(heap).with_fault(self.config.fault_lose_every.unwrap_or(0));
-        self.roots.for_each(|s| tr.edge(s.load(Ordering::Relaxed)));
-        for m in mutators.iter() {
-            // SAFETY: world stopped, as above.
-            unsafe {
-                m.0.as_ref().wbuf.with_mut(|b| {
-                    for a in (*b).drain(..) {
-                        tr.edge(a);
-                    }
-                })
-            };
-        }
-        let (marked_objects, marked_bytes, workers) = if workers > 1 {
-            self.mark_parallel(heap, tr, workers)
-        } else {
-            tr.drain();
-            let mut h = self.history.lock();
-            h.scanned_objects += tr.scanned_objects;
-            (tr.marked_objects, tr.marked_bytes, 1)
-        };
-        let t2 = Instant::now();
-
-        // Mark termination.
-        if self.config.checkmark {
-            let mut ck = Tracer::new_checkmark(heap);
-            self.roots.for_each(|s| ck.edge(s.load(Ordering::Relaxed)));
-            ck.drain();
-            let bad = ck.checkmark_failures();
-            if !bad.is_empty() {
-                fatal(&format!(
-                    "checkmark: {} reachable objects were not marked (first at {:#x})",
-                    bad.len(),
-                    bad[0]
-                ));
-            }
-        }
-        // Weak references die with their targets, before the sweep can
-        // free (and reuse) anything.
-        let mut cleared = 0;
-        self.weaks.for_each(|s| {
-            let a = s.load(Ordering::Relaxed);
-            match heap.find_object(a) {
-                Some(o) if o.span.is_marked(o.index) => {}
-                _ => {
-                    s.store(0, Ordering::Relaxed);
-                    cleared += 1;
-                }
-            }
-        });
-        // The world is stopped (RUNNING: no mutator is in a scope, and we
-        // hold the registry lock, so no mutator is being created or
-        // dropped: no thread is inside an MCache method), and marking is
-        // complete: nothing sets a mark bit until the next finish_sweep.
-        // SAFETY: obligations 1 and 2 of begin_sweep, as just argued.
-        if let Err(e) = unsafe { heap.begin_sweep() } {
-            fatal(&format!("cannot start the sweep: {e}"));
-        }
-        // Pacing: the live heap is what we marked; the goal follows.
-        heap.reset_heap_live(marked_bytes);
-        let mem = heap.stats();
-        let overhead = Overhead {
-            idle_resident: mem.heap_idle.saturating_sub(mem.heap_released),
-            metadata: mem.mspan_inuse + mem.gc_sys,
-        };
-        let goal = heap_goal(&self.config.pacer, marked_bytes, overhead);
-        heap.set_gc_trigger(goal);
-        // Scavenging target (Go's gcPercentGoal and memoryLimitGoal): keep
-        // up to goal + 10 % resident — the heap grows back to the goal
-        // before the next cycle — and at most 95 % of the memory limit.
-        let mut retain = goal.saturating_add(goal / 10);
-        if let Some(limit) = self.config.pacer.memory_limit {
-            retain = retain.min((limit - limit / 20).saturating_sub(overhead.metadata));
-        }
-        heap.set_scavenge_goal(retain.min(usize::MAX as u64) as usize);
-        if let Some(s) = &self.sweeper {
-            s.retain.store(retain, Ordering::Relaxed);
-        }
-        drop(mutators);
-        let t3 = Instant::now();
-
-        let trace = {
-            let mut h = self.history.lock();
-            h.num_gc += 1;
-            if forced {
-                h.num_forced_gc += 1;
-            }
-            h.record_pause(t3 - t0);
-            h.last_gc = Some(t3 - self.epoch);
-            h.heap_marked = marked_bytes;
-            h.heap_goal = goal;
-            h.last_marked_objects = marked_objects;
-            h.weak_cleared += cleared;
-            CycleTrace {
-                cycle: h.num_gc,
-                at: t0 - self.epoch,
-                sweep_term: t1 - t0,
-                mark: t2 - t1,
-                mark_term: t3 - t2,
-                heap_before,
-                heap_after: heap_before,
-                heap_marked: marked_bytes,
-                goal,
-                marked_objects,
-                workers,
-                forced,
-            }
-        };
-        if self.config.trace {
-            eprintln!("{trace}");
-        }
-        tracing::debug!(
-            target: "spanheap::gc",
-            cycle = trace.cycle,
-            pause_us = (t3 - t0).as_micros() as u64,
-            heap_before = trace.heap_before,
-            heap_marked = trace.heap_marked,
-            goal = trace.goal,
-            forced = trace.forced,
-            "gc cycle"
-        );
-        if let Some(s) = &self.sweeper {
-            s.ctl.lock().work = true;
-            s.cv.notify_one();
-        }
-        {
-            let mut s = self.sync.lock();
-            s.completed += 1;
-        }
-    }
-
-    /// Drains the grey objects of `runner` (which has marked the roots)
-    /// with `workers` parallel workers, the calling thread being one of
-    /// them; returns (objects, bytes) marked.
-    ///
-    /// The runner first drains alone (marking without locked
-    /// instructions); helpers join only once it has scanned
-    /// `PARALLEL_AFTER_SCANNED` objects and still has grey objects to share.
-    /// Marks that are short or cannot be split (a huge pointer array of
-    /// noscan objects is one scan) stay on the runner alone.
-    fn mark_parallel(
-        &self,
-        heap: &MHeap,
-        mut runner: Tracer<'_>,
-        workers: usize,
-    ) -> (u64, u64, usize) {
-        const PARALLEL_AFTER_SCANNED: u64 = 4096;
-        if !runner.drain_until_shareable(PARALLEL_AFTER_SCANNED) {
-            self.history.lock().scanned_objects += runner.scanned_objects;
-            return (runner.marked_objects, runner.marked_bytes, 1);
-        }
-        // Helpers are about to mark too: atomic marking from here on (the
-        // plain stores so far happen-before the helpers' start).
-        runner.make_shared();
-        let pool = {
-            let mut p = self.mark_pool.lock();
-            if p.is_none() {
-                *p = rayon::ThreadPoolBuilder::new()
-                    .num_threads(workers - 1)
-                    .thread_name(|i| format!("spanheap-mark-{i}"))
-                    .build()
-                    .ok()
-                    .map(Arc::new);
-            }
-            p.clone()
-        };
-        let Some(pool) = pool else {
-            // No helper threads could start: mark alone (correct, slower).
-            runner.drain();
-            self.history.lock().scanned_objects += runner.scanned_objects;
-            return (runner.marked_objects, runner.marked_bytes, 1);
-        };
-        let deques: Vec<Worker<usize>> = (0..workers).map(|_| Worker::new_lifo()).collect();
-        let ctx = MarkCtx {
-            injector: Injector::new(),
-            stealers: deques.iter().map(|w| w.stealer()).collect(),
-            // The runner is counted before the others start (drain_parallel).
-            active: AtomicUsize::new(1),
-            idle: AtomicUsize::new(0),
-            totals: Mutex::new((0, 0, 0)),
-        };
-        let mut deques = deques.into_iter();
-        let own = deques.next().expect("workers >= 2");
-        pool.in_place_scope(|s| {
-            for w in deques {
-                let ctx = &ctx;
-                s.spawn(move |_| {
-                    let mut t = Tracer::new_shared(heap);
-                    t.drain_parallel(ctx, &w, false);
-                    ctx.add_totals(&t);
-                });
-            }
-            runner.drain_parallel(&ctx, &own, true);
-            ctx.add_totals(&runner);
-        });
-        let (objects, bytes, scanned) = *ctx.totals.lock();
-        self.history.lock().scanned_objects += scanned;
-        (objects, bytes, workers)
-    }
-
     /// A snapshot of the statistics.
     pub fn stats(&self) -> GcStats {
-        let h = self.history.lock();
+        let i = &*self.inner;
+        let h = i.history.lock();
         GcStats {
             num_gc: h.num_gc,
             num_forced_gc: h.num_forced_gc,
@@ -779,59 +587,559 @@ impl Collector {
             heap_goal: h.heap_goal,
             last_marked_objects: h.last_marked_objects,
             scanned_objects: h.scanned_objects,
-            drop_panics: self.drop_panics.load(Ordering::Relaxed),
-            roots: self.roots.len(),
-            weak_refs: self.weaks.len(),
+            drop_panics: i.drop_panics.load(Ordering::Relaxed),
+            roots: i.roots.len(),
+            weak_refs: i.weaks.len(),
             weak_cleared: h.weak_cleared,
-            mem: self.heap.stats(),
+            mem: i.heap.stats(),
         }
     }
 }
 
+/// Per-cycle totals of the mark workers.
+#[derive(Default)]
+struct Totals {
+    objects: u64,
+    bytes: u64,
+    scanned: u64,
+    workers: usize,
+}
+
+impl Inner {
+    /// The collector thread: runs a cycle per request (Go's background
+    /// `gcBgMarkWorker`s and the goroutine running `gcStart` /
+    /// `gcMarkDone` / `gcMarkTermination` are all this thread, helped by
+    /// the mark pool and by assists).
+    fn gc_main(&self) {
+        loop {
+            let forced = {
+                let mut c = self.ctl.lock();
+                while !c.requested && !c.shutdown {
+                    self.ctl_cv.wait(&mut c);
+                }
+                if c.shutdown {
+                    return;
+                }
+                c.requested = false;
+                c.started += 1;
+                std::mem::take(&mut c.forced)
+            };
+            self.cycle_active.store(true, Ordering::SeqCst);
+            self.run_cycle(forced);
+            self.cycle_active.store(false, Ordering::SeqCst);
+            let mut c = self.ctl.lock();
+            c.completed += 1;
+            self.done_cv.notify_all();
+        }
+    }
+
+    /// Asks for a cycle. `queue`: even if one is running (stress mode);
+    /// otherwise a request during a cycle is dropped (the next trigger is
+    /// set when it ends).
+    fn request(&self, queue: bool) {
+        if !queue && self.cycle_active.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut c = self.ctl.lock();
+        if !c.requested {
+            c.requested = true;
+            self.ctl_cv.notify_all();
+        }
+    }
+
+    fn account_side(&self, t: &Tracer<'_>) {
+        if t.marked_objects != 0 {
+            self.side_marked
+                .fetch_add(t.marked_objects, Ordering::Relaxed);
+            self.side_bytes.fetch_add(t.marked_bytes, Ordering::Relaxed);
+        }
+        if t.scanned_objects != 0 {
+            self.side_scanned
+                .fetch_add(t.scanned_objects, Ordering::Relaxed);
+        }
+    }
+
+    /// Wakes the collector if it waits for acknowledgements.
+    fn notify_collector(&self) {
+        if self.ack_waiting.load(Ordering::SeqCst) {
+            let _g = self.acks.lock();
+            self.ack_cv.notify_all();
+        }
+    }
+
+    /// Waits a little for acknowledgements (woken by `notify_collector`;
+    /// the timeout covers a wake-up racing the check before it).
+    fn wait_acks(&self) {
+        let mut g = self.acks.lock();
+        self.ack_cv
+            .wait_for(&mut g, std::time::Duration::from_millis(1));
+    }
+
+    /// Whether `ok` holds for every mutator inside a scope (mutators
+    /// outside their scopes, or parked, hold no state the collector
+    /// waits for).
+    fn all_in_scope(&self, ok: impl Fn(&MutatorInner) -> bool) -> bool {
+        self.ack_waiting.store(true, Ordering::SeqCst);
+        let reg = self.mutators.lock();
+        reg.iter().all(|m| {
+            // SAFETY: registered mutators stay allocated while the registry
+            // lock is held (deregistration takes it).
+            let m = unsafe { m.0.as_ref() };
+            m.scope.load(Ordering::SeqCst) != IN || ok(m)
+        })
+    }
+
+    /// Sweep termination (Go's `finishsweep_m`), without stopping anyone:
+    /// sweeps what is left and flushes the mcaches of mutators outside
+    /// their scopes; mutators inside a scope flush their stale spans at
+    /// their next allocation or safepoint, which a handshake request
+    /// prompts.
+    fn finish_previous_sweep(&self) {
+        let heap = &*self.heap;
+        loop {
+            while heap.sweep_one().is_some() {}
+            let claimed: Vec<MutPtr> = {
+                let reg = self.mutators.lock();
+                reg.iter()
+                    .copied()
+                    .filter(|m| {
+                        // SAFETY: registered, registry locked.
+                        let m = unsafe { m.0.as_ref() };
+                        m.scope
+                            .compare_exchange(OUT, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok()
+                    })
+                    .collect()
+            };
+            for m in claimed {
+                // SAFETY: we claimed the mutator (BUSY): its owner is outside
+                // its scopes and cannot enter or drop it until we store OUT,
+                // so nobody else uses its mcache and it stays allocated.
+                let m = unsafe { m.0.as_ref() };
+                // SAFETY: as just argued, we have exclusive use of the mcache.
+                unsafe { m.mcache.with_mut(|c| (*c).release_all()) };
+                m.scope.store(OUT, Ordering::SeqCst);
+            }
+            match heap.finish_sweep() {
+                Ok(()) => return,
+                Err(_) => {
+                    heap.request_handshake();
+                    self.ack_waiting.store(true, Ordering::SeqCst);
+                    self.wait_acks();
+                }
+            }
+        }
+    }
+
+    /// One cycle (module docs, "A cycle").
+    fn run_cycle(&self, forced: bool) {
+        let heap = &*self.heap;
+        let t0 = Instant::now();
+        self.finish_previous_sweep();
+        let heap_before = heap.heap_live();
+
+        // Mark start: allocate-black and the phase, under the gate.
+        let (c, pause_start) = {
+            let _g = self.gate.lock();
+            let ts = Instant::now();
+            let c = (self.phase.load(Ordering::Relaxed) >> 1) + 1;
+            self.side_marked.store(0, Ordering::Relaxed);
+            self.side_bytes.store(0, Ordering::Relaxed);
+            self.side_scanned.store(0, Ordering::Relaxed);
+            self.phase.store((c << 1) | MARKING, Ordering::SeqCst);
+            (c, ts.elapsed())
+        };
+        let t1 = Instant::now();
+        // Round A: every mutator in a scope turns its barrier and
+        // allocate-black on at its next handshake.
+        heap.request_handshake();
+        while !self.all_in_scope(|m| m.ack_a.load(Ordering::SeqCst) >= c) {
+            self.wait_acks();
+        }
+        let live_at_start = heap.heap_live();
+        // Allocate black only now: before every mutator had its barrier
+        // on, a black object could have been written without a barrier by
+        // a mutator that had not, and never scanned. Objects allocated
+        // white until a mutator's S are on its pre-S stack, which its
+        // barrier covers (it shades what it inserts until S).
+        // SAFETY: finish_previous_sweep returned: every span is swept, so
+        // mark bits may be set from now on (obligation 1).
+        unsafe { heap.set_allocate_black() };
+        // From now on a safepoint proves a clean stack for this cycle
+        // (and adopts allocate-black first).
+        self.s_round.store(c, Ordering::SeqCst);
+        heap.request_handshake();
+        {
+            let h = self.history.lock();
+            self.assist_goal.store(h.heap_goal, Ordering::Relaxed);
+            self.assist_ratio
+                .store(h.heap_marked.max(1 << 20), Ordering::Relaxed);
+        }
+        // Roots.
+        {
+            let mut t = Tracer::new_light(heap, c);
+            self.roots.for_each_value(|a| t.edge(a));
+            self.account_side(&t);
+            t.publish_grey(&self.injector);
+        }
+
+        let mut totals = Totals {
+            workers: 1,
+            ..Totals::default()
+        };
+        let (pause_term, cleared, t2) = loop {
+            self.drain_round(heap, c, &mut totals);
+            if !self.injector.is_empty() {
+                continue;
+            }
+            // Every mutator in a scope must have passed a safepoint since
+            // round A: until then its stack may hold pointers the mark
+            // has not seen.
+            if !self.all_in_scope(|m| m.ack_s.load(Ordering::SeqCst) >= c) {
+                self.wait_acks();
+                continue;
+            }
+            // Termination round (Go's ragged `forEachP` flush): every
+            // mutator in a scope flushes its barrier buffer once; if no
+            // flush or weak upgrade found a white object meanwhile and no
+            // grey object is left, no grey object exists anywhere.
+            let (w0, round) = {
+                let g = self.gate.lock();
+                (
+                    g.late_work,
+                    self.flush_round.fetch_add(1, Ordering::SeqCst) + 1,
+                )
+            };
+            heap.request_handshake();
+            while !self.all_in_scope(|m| m.ack_flush.load(Ordering::SeqCst) >= round) {
+                if !self.injector.is_empty() {
+                    self.drain_round(heap, c, &mut totals);
+                } else {
+                    self.wait_acks();
+                }
+            }
+            if self.config.checkmark {
+                self.stop_world();
+            }
+            let g = self.gate.lock();
+            if g.late_work != w0 || !self.injector.is_empty() || g.assists != 0 {
+                drop(g);
+                if self.config.checkmark {
+                    self.start_world();
+                }
+                continue;
+            }
+            // Mark termination, holding the gate: no flush, upgrade or
+            // assist can mark anything until the phase is off.
+            let t2 = Instant::now();
+            if self.config.checkmark {
+                self.checkmark(heap);
+            }
+            // Weak references die with their targets, before the sweep
+            // can free (and reuse) anything.
+            let mut cleared = 0;
+            self.weaks.for_each(|s| {
+                let a = s.load(Ordering::Acquire);
+                match heap.find_object(a) {
+                    Some(o) if o.span.is_marked(o.index) => {}
+                    _ => {
+                        s.store(0, Ordering::Release);
+                        cleared += 1;
+                    }
+                }
+            });
+            self.phase.store(c << 1, Ordering::SeqCst);
+            // Marking is complete and no marker can mark any more (the
+            // gate is held and the phase is off; assists and flushes check
+            // it under the gate; the mark workers have returned).
+            // SAFETY: obligation 1 of begin_sweep, as just argued.
+            if let Err(e) = unsafe { heap.begin_sweep() } {
+                fatal(&format!("cannot start the sweep: {e}"));
+            }
+            drop(g);
+            let pause = t2.elapsed();
+            if self.config.checkmark {
+                self.start_world();
+            }
+            break (pause, cleared, t2);
+        };
+        // Roots dropped during the mark can go now.
+        let deferred = std::mem::take(&mut *self.deferred_roots.lock());
+        for s in deferred {
+            // SAFETY: each deferred slot came from this root table and its
+            // Root is gone.
+            unsafe { self.roots.remove(s) };
+        }
+
+        // Pacing. Everything allocated during the mark was allocated black
+        // and survives this sweep: count it as live.
+        let marked_objects = totals.objects + self.side_marked.load(Ordering::Relaxed);
+        let marked_bytes = totals.bytes + self.side_bytes.load(Ordering::Relaxed);
+        let allocated = heap.heap_live().saturating_sub(live_at_start);
+        // heap_live: what survives this sweep (marked, plus black).
+        heap.reset_heap_live(marked_bytes + allocated);
+        let mem = heap.stats();
+        let overhead = Overhead {
+            idle_resident: mem.heap_idle.saturating_sub(mem.heap_released),
+            metadata: mem.mspan_inuse + mem.gc_sys,
+        };
+        // The goal follows what the mark found reachable (objects
+        // allocated black during the mark are mostly garbage by the next).
+        let goal = heap_goal(&self.config.pacer, marked_bytes, overhead);
+        // Trigger ahead of the goal so that the concurrent mark finishes
+        // near it (Go's trigger; a fixed 7/8 of the runway here).
+        let trigger = if goal == u64::MAX {
+            goal
+        } else {
+            marked_bytes + goal.saturating_sub(marked_bytes) / 8 * 7
+        };
+        heap.set_gc_trigger(trigger);
+        let mut retain = goal.saturating_add(goal / 10);
+        if let Some(limit) = self.config.pacer.memory_limit {
+            retain = retain.min((limit - limit / 20).saturating_sub(overhead.metadata));
+        }
+        heap.set_scavenge_goal(retain.min(usize::MAX as u64) as usize);
+        let sweeper = self.sweeper.lock().clone();
+        if let Some(s) = &sweeper {
+            s.retain.store(retain, Ordering::Relaxed);
+        }
+        let t3 = Instant::now();
+
+        let trace = {
+            let mut h = self.history.lock();
+            h.num_gc += 1;
+            if forced {
+                h.num_forced_gc += 1;
+            }
+            h.record_pause(pause_start);
+            h.record_pause(pause_term);
+            h.last_gc = Some(t3 - self.epoch);
+            h.heap_marked = marked_bytes;
+            h.heap_goal = goal;
+            h.last_marked_objects = marked_objects;
+            h.scanned_objects += totals.scanned + self.side_scanned.load(Ordering::Relaxed);
+            h.weak_cleared += cleared;
+            CycleTrace {
+                cycle: h.num_gc,
+                at: t0 - self.epoch,
+                sweep_term: t1 - t0,
+                mark: t2 - t1,
+                mark_term: pause_term,
+                heap_before,
+                heap_after: live_at_start + allocated,
+                heap_marked: marked_bytes,
+                goal,
+                marked_objects,
+                workers: totals.workers,
+                forced,
+            }
+        };
+        if self.config.trace {
+            eprintln!("{trace}");
+        }
+        tracing::debug!(
+            target: "spanheap::gc",
+            cycle = trace.cycle,
+            pause_start_us = pause_start.as_micros() as u64,
+            pause_term_us = pause_term.as_micros() as u64,
+            heap_before = trace.heap_before,
+            heap_marked = trace.heap_marked,
+            goal = trace.goal,
+            forced = trace.forced,
+            "gc cycle"
+        );
+        if let Some(s) = &sweeper {
+            s.ctl.lock().work = true;
+            s.cv.notify_one();
+        }
+    }
+
+    /// Drains the shared grey objects with the mark workers: this thread
+    /// alone for small heaps or `mark_workers == 1`, else with helpers
+    /// from the mark pool that steal from each other (crossbeam-deque).
+    fn drain_round(&self, heap: &MHeap, c: u64, totals: &mut Totals) {
+        if self.injector.is_empty() {
+            return;
+        }
+        let fault = self.config.fault_lose_every.unwrap_or(0);
+        let workers = self.config.mark_workers.max(1);
+        let pool = if workers > 1 && heap.heap_live() >= PARALLEL_MARK_MIN_HEAP {
+            let mut p = self.mark_pool.lock();
+            if p.is_none() {
+                *p = rayon::ThreadPoolBuilder::new()
+                    .num_threads(workers - 1)
+                    .thread_name(|i| format!("spanheap-mark-{i}"))
+                    .build()
+                    .ok()
+                    .map(Arc::new);
+            }
+            p.clone()
+        } else {
+            None
+        };
+        let Some(pool) = pool else {
+            let mut t = Tracer::new_shared(heap).with_cycle(c).with_fault(fault);
+            t.drain_from(&self.injector);
+            totals.objects += t.marked_objects;
+            totals.bytes += t.marked_bytes;
+            totals.scanned += t.scanned_objects;
+            return;
+        };
+        let deques: Vec<Worker<usize>> = (0..workers).map(|_| Worker::new_lifo()).collect();
+        let ctx = MarkCtx {
+            injector: &self.injector,
+            stealers: deques.iter().map(|w| w.stealer()).collect(),
+            active: AtomicUsize::new(1),
+            idle: AtomicUsize::new(0),
+            totals: Mutex::new((0, 0, 0)),
+        };
+        let mut deques = deques.into_iter();
+        let own = deques.next().expect("workers >= 2");
+        pool.in_place_scope(|s| {
+            for w in deques {
+                let ctx = &ctx;
+                s.spawn(move |_| {
+                    let mut t = Tracer::new_shared(heap).with_cycle(c).with_fault(fault);
+                    t.drain_parallel(ctx, &w, false);
+                    ctx.add_totals(&t);
+                });
+            }
+            let mut t = Tracer::new_shared(heap).with_cycle(c).with_fault(fault);
+            t.drain_parallel(&ctx, &own, true);
+            ctx.add_totals(&t);
+        });
+        let (o, b, sc) = *ctx.totals.lock();
+        totals.objects += o;
+        totals.bytes += b;
+        totals.scanned += sc;
+        totals.workers = totals.workers.max(workers);
+    }
+
+    /// Stops every mutator at its next handshake (checkmark mode).
+    fn stop_world(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.heap.request_handshake();
+        loop {
+            self.ack_waiting.store(true, Ordering::SeqCst);
+            let all = {
+                let reg = self.mutators.lock();
+                reg.iter().all(|m| {
+                    // SAFETY: registered, registry locked.
+                    let s = unsafe { m.0.as_ref() }.scope.load(Ordering::SeqCst);
+                    s == OUT || s == PARKED || s == BUSY
+                })
+            };
+            if all {
+                break;
+            }
+            self.wait_acks();
+        }
+        // Parked mutators' barrier buffers: flush them here (they are at
+        // a handshake, not inside a push).
+        let reg = self.mutators.lock();
+        let mut g = self.gate.lock();
+        let c = self.phase.load(Ordering::SeqCst) >> 1;
+        let mut t = Tracer::new_light(&self.heap, c);
+        for m in reg.iter() {
+            // SAFETY: registered, registry locked.
+            let m = unsafe { m.0.as_ref() };
+            if m.scope.load(Ordering::SeqCst) == PARKED {
+                // SAFETY: the owner is parked (it stored PARKED after its
+                // last use of the buffer and waits for start_world).
+                unsafe {
+                    m.wbuf.with_mut(|b| {
+                        for a in (*b).drain(..) {
+                            t.edge(a);
+                        }
+                    })
+                };
+            }
+        }
+        g.late_work += t.marked_objects;
+        self.account_side(&t);
+        t.publish_grey(&self.injector);
+    }
+
+    fn start_world(&self) {
+        let _g = self.park.lock();
+        self.stop.store(false, Ordering::SeqCst);
+        self.park_cv.notify_all();
+    }
+
+    /// Checkmark (Go's `gccheckmark`): with the world stopped, walk the
+    /// graph again from the roots and abort if a reachable object is
+    /// unmarked. Cells held exclusively by a parked mutator are skipped
+    /// (their contents were shaded when the borrow began or will be when
+    /// it ends).
+    fn checkmark(&self, heap: &MHeap) {
+        let mut ck = Tracer::new_checkmark(heap);
+        self.roots.for_each_value(|a| ck.edge(a));
+        ck.drain();
+        let bad = ck.checkmark_failures();
+        if !bad.is_empty() {
+            fatal(&format!(
+                "checkmark: {} reachable objects were not marked (first at {:#x})",
+                bad.len(),
+                bad[0]
+            ));
+        }
+    }
+
+    /// Heap teardown (see `Drop for Collector`).
+    fn teardown(&self) {
+        let sweeper = self.sweeper.lock().take();
+        if let Some(s) = &sweeper {
+            s.ctl.lock().stop = true;
+            s.cv.notify_one();
+        }
+        if let Some(t) = self.sweeper_thread.lock().take() {
+            let _ = t.join();
+        }
+        let heap = &self.heap;
+        if let Err(e) = heap.finish_sweep() {
+            fatal(&format!("teardown: {e}"));
+        }
+        let dp = &self.drop_panics;
+        // No other thread uses the heap: mutators, roots and weak refs
+        // held Arcs to the collector, which is gone; the collector and
+        // sweeper threads were joined; every mcache was flushed when its
+        // mutator was dropped; sweeping finished above.
+        // SAFETY: obligations 1 and 2 of for_each_allocated, as argued.
+        unsafe {
+            heap.for_each_allocated(|base, span| {
+                // The closure runs under for_each_allocated's obligation 1:
+                // we own every span.
+                if !span.spanclass().noscan() && span.needs_free_hook() && !drop_dead_object(base) {
+                    dp.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+    }
+}
+
 impl Drop for Collector {
-    /// Heap teardown: every object still allocated is dropped (its `Drop`
-    /// runs exactly once), then the heap's memory goes back to the OS when
-    /// the last `Arc<MHeap>` is dropped.
+    /// Heap teardown: stops the collector thread, then every object still
+    /// allocated is dropped (its `Drop` runs exactly once), then the
+    /// heap's memory goes back to the OS when the last `Arc<MHeap>` is
+    /// dropped.
     ///
     /// The last handle may be dropped by the `Drop` of a collected object,
-    /// i.e. inside a sweep — possibly on this heap's own sweeper thread,
-    /// which could then neither join itself nor wait for its own sweep to
-    /// finish. Teardown then moves to a new thread.
+    /// i.e. inside a sweep — possibly on the collector or sweeper thread,
+    /// which could not join itself. Teardown then moves to a new thread.
     fn drop(&mut self) {
-        // Every mutator holds an Arc to us, so none is left, and each
-        // flushed its mcache when it was dropped.
-        debug_assert!(self.mutators.lock().is_empty());
-        let heap = self.heap.clone();
-        let sweeper = self.sweeper.take();
-        let thread = self.sweeper_thread.lock().take();
-        let dp = self.drop_panics.clone();
+        let inner = self.inner.clone();
+        let thread = self.gc_thread.lock().take();
         let teardown = move || {
-            if let Some(s) = &sweeper {
-                s.ctl.lock().stop = true;
-                s.cv.notify_one();
+            {
+                let mut c = inner.ctl.lock();
+                c.shutdown = true;
+                inner.ctl_cv.notify_all();
             }
             if let Some(t) = thread {
                 let _ = t.join();
             }
-            if let Err(e) = heap.finish_sweep() {
-                fatal(&format!("teardown: {e}"));
-            }
-            // No other thread uses the heap: mutators, roots and weak refs
-            // held Arcs to the collector, which is gone; the sweeper was
-            // joined; every mcache was flushed; sweeping finished above.
-            // SAFETY: obligations 1 and 2 of for_each_allocated, as argued.
-            unsafe {
-                heap.for_each_allocated(|base, span| {
-                    // The closure runs under for_each_allocated's
-                    // obligation 1: we own every span.
-                    if !span.spanclass().noscan()
-                        && span.needs_free_hook()
-                        && !drop_dead_object(base)
-                    {
-                        dp.fetch_add(1, Ordering::Relaxed);
-                    }
-                })
-            };
+            debug_assert!(inner.mutators.lock().is_empty());
+            inner.teardown();
         };
         if !crate::object::in_drop() {
             teardown();
@@ -841,8 +1149,6 @@ impl Drop for Collector {
             .name("spanheap-teardown".into())
             .spawn(teardown);
         if let Err(e) = spawned {
-            // Cannot tear down here (we may be inside this heap's own
-            // sweep): leak the heap rather than deadlock.
             eprintln!(
                 "spanheap: heap dropped from a collected object's Drop and no teardown thread could start ({e}); its memory is leaked"
             );
@@ -850,26 +1156,43 @@ impl Drop for Collector {
     }
 }
 
-#[cold]
-fn fatal(msg: &str) -> ! {
-    eprintln!("spanheap: fatal: {msg}; aborting");
-    std::process::abort()
+/// A mutator's own view of the phase, updated only at its handshakes.
+#[derive(Clone, Copy, Default)]
+struct Local {
+    /// The barrier is on (acknowledged A for `cycle`).
+    marking: bool,
+    cycle: u64,
+    /// No clean-stack point (S) yet this cycle: stores must also shade
+    /// what they insert (a `GcRefCell` borrow rescans on release).
+    pre_s: bool,
+    /// The last termination flush round acknowledged.
+    flushed: u64,
 }
 
 /// Per-mutator collector state, owned by its [`MutatorCore`] and reachable
 /// from the registry.
 struct MutatorInner {
-    /// Only the owning mutator uses it, inside its scopes; the cycle runner
-    /// uses it with the world stopped.
+    /// Used by the owner inside its scopes, or by the collector after
+    /// claiming the mutator (BUSY) while it is outside them.
     mcache: UnsafeCell<MCache>,
-    /// Allocations since the last stress collection.
+    /// Barrier buffer (Go's `wbBuf`): addresses shaded by the write
+    /// barrier, flushed into the mark by the owner (or by the collector
+    /// while the owner is parked).
+    wbuf: UnsafeCell<Vec<usize>>,
+    /// Owner only.
+    local: Cell<Local>,
+    /// Allocations since the last stress request (owner only).
     allocs: Cell<u64>,
     /// The collector's stress setting, copied so that the allocation path
     /// reads only this struct.
     stress: Option<u64>,
-    /// Barrier buffer (Go's `wbBuf`): pointers shaded by the write barrier
-    /// while marking, drained by the collector.
-    wbuf: UnsafeCell<Vec<usize>>,
+    /// OUT / IN / BUSY / PARKED.
+    scope: AtomicU32,
+    /// The last cycle whose barrier (A), clean stack (S) and flush round
+    /// this mutator acknowledged.
+    ack_a: AtomicU64,
+    ack_s: AtomicU64,
+    ack_flush: AtomicU64,
 }
 
 /// A mutator's handle on the collector: its mcache, its barrier buffer and
@@ -880,8 +1203,9 @@ pub struct MutatorCore {
 }
 
 // SAFETY: the inner state is used only by the owning handle (through
-// `&mut self` or inside its scope on one thread) or by the cycle runner
-// with the world stopped; nothing in it is tied to a thread.
+// `&mut self` or inside its scope on one thread) or by the collector under
+// the claims described at `MutatorInner`; nothing in it is tied to a
+// thread.
 unsafe impl Send for MutatorCore {}
 
 impl MutatorCore {
@@ -895,69 +1219,203 @@ impl MutatorCore {
         unsafe { self.inner.as_ref() }
     }
 
-    /// Enters a scope: from here until [`MutatorCore::leave`], the thread
-    /// may hold unrooted GC pointers and no cycle runs. May wait for a
-    /// running cycle.
-    ///
-    /// # Panics
-    /// If the thread is inside a scope of another heap.
-    pub fn enter(&mut self) {
-        self.collector.enter();
+    fn gc(&self) -> &Inner {
+        &self.collector.inner
     }
 
-    /// Leaves the scope; if an allocation found the heap over its goal (or
-    /// stress mode's count ran out), requests a cycle, which runs here if
-    /// this was the last mutator inside a scope.
+    /// Enters a scope: from here until [`MutatorCore::leave`], the thread
+    /// may hold unrooted GC pointers. Never waits for a collection (only,
+    /// in checkmark mode, for a stopped world).
+    ///
+    /// # Panics
+    /// If the thread is inside a scope of another heap, or inside the
+    /// `Drop` of a collected object.
+    pub fn enter(&mut self) {
+        let me = &*self.collector as *const Collector as usize;
+        let (cur, depth) = ACTIVE.with(|a| a.get());
+        if cur != 0 && cur != me {
+            panic!(
+                "spanheap: cannot enter a scope of one heap while inside a scope of another heap \
+                 on the same thread (their GC pointers could be mixed)"
+            );
+        }
+        if crate::object::in_drop() {
+            panic!("spanheap: the Drop impl of a collected object tried to enter a scope");
+        }
+        let inner = self.inner();
+        while inner
+            .scope
+            .compare_exchange(OUT, IN, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // BUSY: the collector is flushing our mcache (short).
+            crate::sync::thread::yield_now();
+        }
+        ACTIVE.with(|a| a.set((me, depth + 1)));
+        // Entering holds no GC pointer: a clean point.
+        self.handshake(true);
+    }
+
+    /// Leaves the scope; flushes the barrier buffer, and requests a cycle
+    /// if an allocation found the heap over its trigger.
     ///
     /// # Safety
     /// 1. Matches an `enter` on this thread, and the caller holds no GC
     ///    pointer obtained since (the typed layer's lifetimes end here).
     pub unsafe fn leave(&mut self) {
         let due = self.take_debt();
-        self.collector.leave();
+        self.handshake(true);
+        if self.inner().local.get().marking {
+            self.flush_wbuf();
+        }
+        self.inner().scope.store(OUT, Ordering::SeqCst);
+        self.gc().notify_collector();
+        let me = &*self.collector as *const Collector as usize;
+        ACTIVE.with(|a| {
+            let (cur, depth) = a.get();
+            debug_assert_eq!(cur, me, "leave without enter");
+            a.set(if depth > 1 { (me, depth - 1) } else { (0, 0) });
+        });
         if due {
-            // Runs the cycle now if no mutator is left in a scope (if this
-            // thread is still in an outer scope, that scope's exit runs it).
-            self.collector.request();
+            self.gc().request(false);
         }
     }
 
-    /// A safepoint inside a scope: if a cycle is pending and this is the
-    /// thread's outermost scope, leaves and re-enters (letting the cycle
-    /// run); otherwise only records allocation debt. Cheap when nothing is
-    /// pending: one load.
+    /// A safepoint inside a scope: acknowledges the collector's requests
+    /// (barrier on, clean stack, buffer flush) without leaving the scope.
+    /// Never waits for a collection (only, in checkmark mode, for a stopped
+    /// world). Cheap when nothing changed: a few loads.
     ///
     /// # Safety
     /// 1. As for [`MutatorCore::leave`]: the caller holds no GC pointer
     ///    that is not reachable from a root.
     pub unsafe fn safepoint(&mut self) {
-        let due = self.take_debt();
-        if due {
-            // Marks the cycle pending; it cannot run now (we are in a scope).
-            self.collector.request();
+        if self.take_debt() {
+            self.gc().request(false);
         }
-        if !self.collector.outermost() {
-            return;
-        }
-        if self.collector.state.load(Ordering::Acquire) & PENDING != 0 {
-            self.collector.leave();
-            self.collector.enter();
-        }
+        self.handshake(true);
     }
 
     fn take_debt(&mut self) -> bool {
-        let inner = self.inner();
         // SAFETY: we are the owning mutator, inside our scope (or about to
-        // leave it); no cycle runs meanwhile.
-        let due = unsafe { inner.mcache.with_mut(|c| (*c).take_gc_due()) };
-        let stress = match inner.stress {
-            Some(n) if inner.allocs.get() >= n => {
-                inner.allocs.set(0);
-                true
+        // leave it), not inside an MCache method.
+        unsafe { self.inner().mcache.with_mut(|c| (*c).take_gc_due()) }
+    }
+
+    /// The handshake (module docs): runs on the owner's thread at a point
+    /// where it is inside no MCache method and pushes nothing to its
+    /// buffer. `clean`: the thread holds no unrooted GC pointer of this
+    /// mutator's scope (entry, exit, `safepoint`).
+    fn handshake(&self, clean: bool) {
+        let gc = self.gc();
+        let inner = self.inner();
+        if gc.stop.load(Ordering::SeqCst) {
+            self.park();
+        }
+        let ph = gc.phase.load(Ordering::SeqCst);
+        let mut l = inner.local.get();
+        let mut acked = false;
+        // SAFETY: owner, outside any MCache method (caller's contract).
+        let stale = unsafe { inner.mcache.with_mut(|c| (*c).is_stale()) };
+        if stale {
+            // Flush spans cached before a sweep began, and adopt
+            // allocate-black. The phase was read first: allocate-black was
+            // set before the phase was published.
+            // SAFETY: as above.
+            unsafe { inner.mcache.with_mut(|c| (*c).sync()) };
+        }
+        if ph & MARKING != 0 {
+            let cyc = ph >> 1;
+            if !l.marking || l.cycle != cyc {
+                l = Local {
+                    marking: true,
+                    cycle: cyc,
+                    pre_s: true,
+                    flushed: gc.flush_round.load(Ordering::SeqCst),
+                };
+                inner.ack_a.store(cyc, Ordering::SeqCst);
+                acked = true;
             }
-            _ => false,
+            if clean && l.pre_s && gc.s_round.load(Ordering::SeqCst) == cyc {
+                // Allocate black before claiming a clean stack: a white
+                // object allocated after S would be on an unprotected
+                // stack. (allocate-black was set before s_round.)
+                // SAFETY: owner, outside any MCache method.
+                unsafe { inner.mcache.with_mut(|c| (*c).sync()) };
+                l.pre_s = false;
+                inner.ack_s.store(cyc, Ordering::SeqCst);
+                acked = true;
+            }
+            let fr = gc.flush_round.load(Ordering::SeqCst);
+            if fr != l.flushed {
+                inner.local.set(l);
+                self.flush_wbuf();
+                l.flushed = fr;
+                inner.ack_flush.store(fr, Ordering::SeqCst);
+                acked = true;
+            }
+        } else if l.marking {
+            // The mark ended: whatever the buffer holds was marked (every
+            // reachable object was; see docs/concurrency.md).
+            l.marking = false;
+            l.pre_s = false;
+            // SAFETY: owner.
+            unsafe { inner.wbuf.with_mut(|b| (*b).clear()) };
+        }
+        inner.local.set(l);
+        if acked {
+            gc.notify_collector();
+        }
+    }
+
+    /// Parks until the collector restarts the world (checkmark stops).
+    #[cold]
+    fn park(&self) {
+        let gc = self.gc();
+        let inner = self.inner();
+        inner.scope.store(PARKED, Ordering::SeqCst);
+        gc.notify_collector();
+        let mut g = gc.park.lock();
+        while gc.stop.load(Ordering::SeqCst) {
+            gc.park_cv.wait(&mut g);
+        }
+        drop(g);
+        inner.scope.store(IN, Ordering::SeqCst);
+    }
+
+    /// Moves the barrier buffer into the mark: marks each entry and shares
+    /// the grey ones, under the gate, if this mutator's cycle is still
+    /// marking; otherwise drops them (they were all marked).
+    fn flush_wbuf(&self) {
+        let gc = self.gc();
+        let inner = self.inner();
+        // SAFETY: owner, not inside a push.
+        let buf = unsafe { inner.wbuf.with_mut(|b| std::mem::take(&mut *b)) };
+        if buf.is_empty() {
+            return;
+        }
+        let cyc = inner.local.get().cycle;
+        let mut g = gc.gate.lock();
+        if gc.phase.load(Ordering::SeqCst) == (cyc << 1) | MARKING {
+            let mut t = Tracer::new_light(&gc.heap, cyc);
+            for a in &buf {
+                t.edge(*a);
+            }
+            g.late_work += t.marked_objects;
+            gc.account_side(&t);
+            t.publish_grey(&gc.injector);
+        }
+        drop(g);
+        let mut buf = buf;
+        buf.clear();
+        // SAFETY: owner; keep the allocation for the next entries.
+        unsafe {
+            inner.wbuf.with_mut(|b| {
+                if (*b).is_empty() {
+                    *b = buf;
+                }
+            })
         };
-        due || stress
     }
 
     /// Allocates memory for an object.
@@ -970,30 +1428,123 @@ impl MutatorCore {
     #[inline(always)]
     pub unsafe fn alloc(&self, req: AllocRequest) -> Result<NonNull<u8>, AllocError> {
         let inner = self.inner();
-        if inner.stress.is_some() {
-            inner.allocs.set(inner.allocs.get() + 1);
+        if let Some(n) = inner.stress {
+            self.stress_tick(n);
         }
-        // SAFETY: obligation 1: we are the only user of the mcache now (no
-        // cycle runs while we are in a scope).
-        unsafe { inner.mcache.with_mut(|c| (*c).alloc_uninit(req)) }
+        loop {
+            // SAFETY: obligation 1: we are the only user of the mcache now.
+            match unsafe { inner.mcache.with_mut(|c| (*c).alloc_uninit(req)) } {
+                Err(AllocError::Handshake) => self.alloc_handshake(),
+                r => return r,
+            }
+        }
     }
 
-    /// Whether the heap is being marked concurrently (the write barrier's
-    /// flag). Always false while marking stops the world.
+    #[cold]
+    fn stress_tick(&self, n: u64) {
+        let inner = self.inner();
+        let k = inner.allocs.get() + 1;
+        if k >= n {
+            inner.allocs.set(0);
+            self.gc().request(true);
+        } else {
+            inner.allocs.set(k);
+        }
+    }
+
+    /// An allocation reported a handshake: the collector asked for one, or
+    /// a slow path wants a cycle started or an assist paid.
+    #[cold]
+    #[inline(never)]
+    fn alloc_handshake(&self) {
+        let inner = self.inner();
+        // SAFETY: owner, between MCache calls.
+        let (due, bytes) = unsafe {
+            inner
+                .mcache
+                .with_mut(|c| ((*c).take_gc_due(), (*c).take_refill_bytes()))
+        };
+        if due {
+            self.gc().request(false);
+        }
+        self.handshake(false);
+        // SAFETY: as above; acknowledges the request.
+        unsafe { inner.mcache.with_mut(|c| (*c).sync()) };
+        if bytes > 0 && inner.local.get().marking {
+            self.assist(bytes);
+        }
+    }
+
+    /// Mark assist (Go's `gcAssistAlloc`): after taking `bytes` of new
+    /// spans during a mark, scan about `bytes × assist_ratio` bytes of grey
+    /// objects, so that the mark keeps up with allocation. Never waits:
+    /// with no grey object to take, the debt is forgiven.
+    fn assist(&self, bytes: u64) {
+        let gc = self.gc();
+        // Go's assist ratio, re-evaluated as the heap grows: the less
+        // runway is left to the goal, the more scan work per byte.
+        let goal = gc.assist_goal.load(Ordering::Relaxed);
+        let runway = goal.saturating_sub(gc.heap.heap_live()).max(256 << 10);
+        let expected = gc.assist_ratio.load(Ordering::Relaxed);
+        let budget = (bytes as u128 * expected as u128 / runway as u128).min(16 << 20) as u64;
+        if budget == 0 || gc.injector.is_empty() {
+            return;
+        }
+        let cyc = self.inner().local.get().cycle;
+        {
+            let mut g = gc.gate.lock();
+            if gc.phase.load(Ordering::SeqCst) != (cyc << 1) | MARKING {
+                return;
+            }
+            g.assists += 1;
+        }
+        let mut t = Tracer::new_light(&gc.heap, cyc);
+        t.assist_from(&gc.injector, budget);
+        gc.account_side(&t);
+        gc.gate.lock().assists -= 1;
+        gc.notify_collector();
+    }
+
+    /// Whether the write barrier is on for this mutator (it has
+    /// acknowledged a running mark and not yet its end).
     #[inline(always)]
     pub fn marking(&self) -> bool {
-        false
+        self.inner().local.get().marking
+    }
+
+    /// The cycle this mutator's barrier marks for, if on.
+    #[inline]
+    pub fn marking_cycle(&self) -> Option<u64> {
+        let l = self.inner().local.get();
+        l.marking.then_some(l.cycle)
+    }
+
+    /// Whether this mutator has not yet passed a clean-stack point (S)
+    /// during the current mark: stores must then also shade what they
+    /// insert.
+    #[inline]
+    pub fn before_clean_point(&self) -> bool {
+        let l = self.inner().local.get();
+        l.marking && l.pre_s
     }
 
     /// The write barrier's slow path: shades `addr` (Go's
-    /// `wbBuf.putFast`); the buffer is drained by the collector.
+    /// `wbBuf.putFast`); a full buffer is flushed into the mark.
     ///
     /// # Safety
     /// 1. As for [`MutatorCore::alloc`].
-    #[cold]
+    #[inline]
     pub unsafe fn shade(&self, addr: usize) {
-        // SAFETY: obligation 1.
-        unsafe { self.inner().wbuf.with_mut(|b| (*b).push(addr)) };
+        // SAFETY: obligation 1: owner.
+        let full = unsafe {
+            self.inner().wbuf.with_mut(|b| {
+                (*b).push(addr);
+                (*b).len() >= WBUF_CAP
+            })
+        };
+        if full {
+            self.flush_wbuf();
+        }
     }
 
     /// Runs a collection now and waits for it.
@@ -1007,18 +1558,29 @@ impl MutatorCore {
 
 impl Drop for MutatorCore {
     fn drop(&mut self) {
-        // Flush the mcache (a cycle needs every cache flushed) and
-        // deregister, under the registry lock so that a cycle's flush loop
-        // does not see us half-gone. We are outside any scope of ours, so
-        // a running cycle has already flushed us or will not look at us
-        // again; flushing twice is harmless.
-        let mut reg = self.collector.mutators.lock();
         let me = self.inner;
+        // SAFETY: `me` is ours until freed below.
+        let scope = unsafe { &me.as_ref().scope };
+        // Claim ourselves against the collector's flush of idle mcaches.
+        while scope
+            .compare_exchange(OUT, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            crate::sync::thread::yield_now();
+        }
+        let mut reg = self.collector.inner.mutators.lock();
         reg.retain(|p| p.0 != me);
-        // SAFETY: deregistered under the lock, so the cycle runner cannot
-        // reach it any more, and we are its owner (a leaked Box).
+        drop(reg);
+        // SAFETY: deregistered under the lock and claimed, so the collector
+        // cannot reach it any more, and we are its owner (a leaked Box).
         let mut inner = unsafe { Box::from_raw(me.as_ptr()) };
         inner.mcache.get_mut().release_all();
-        drop(reg);
+        self.collector.inner.notify_collector();
     }
+}
+
+#[cold]
+fn fatal(msg: &str) -> ! {
+    eprintln!("spanheap: fatal: {msg}; aborting");
+    std::process::abort()
 }

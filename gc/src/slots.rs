@@ -15,8 +15,8 @@
 //! - a slot is owned by exactly one handle between [`SlotTable::insert`]
 //!   and [`SlotTable::remove`], and is 0 while on the free list;
 //! - a root slot's value never changes while owned; a weak slot's value
-//!   changes only from an address to 0, written by the collector with the
-//!   world stopped.
+//!   changes only from an address to 0, written by the collector at mark
+//!   termination (under its gate, see `collector.rs`).
 
 use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicUsize, Ordering};
@@ -99,7 +99,9 @@ impl SlotTable {
         };
         l.live += 1;
         // SAFETY: the table (self) is alive.
-        unsafe { slot.get() }.store(addr, Ordering::Relaxed);
+        // Release: a marker that loads the address (Acquire) sees the
+        // object's initialisation.
+        unsafe { slot.get() }.store(addr, Ordering::Release);
         slot
     }
 
@@ -123,6 +125,27 @@ impl SlotTable {
     /// Whether no slot is in use.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Calls `f` with the value of every non-empty slot, without holding
+    /// the table lock while it runs (the marker's root scan: handles may
+    /// be created and dropped meanwhile; a slot filled after the scan
+    /// passed it is the creator's to shade, see `collector.rs`).
+    pub fn for_each_value(&self, mut f: impl FnMut(usize)) {
+        let chunks: Vec<NonNull<AtomicUsize>> = {
+            let l = self.inner.lock();
+            l.chunks.iter().map(|c| NonNull::from(&c[0])).collect()
+        };
+        for base in chunks {
+            for i in 0..CHUNK {
+                // SAFETY: chunks are never freed or moved while the table
+                // lives (module invariants), and i < CHUNK.
+                let v = unsafe { base.add(i).as_ref() }.load(Ordering::Acquire);
+                if v != 0 {
+                    f(v);
+                }
+            }
+        }
     }
 
     /// Calls `f` with every non-empty slot, holding the table lock (so no

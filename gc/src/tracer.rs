@@ -46,13 +46,17 @@ pub struct Tracer<'h> {
     found: u64,
     /// The span the last edge fell in, and its object range
     /// `[cache_lo, cache_lo + cache_len)`: edges into the same span skip
-    /// the arena index (spans do not change while the world is stopped).
+    /// the arena index (a span holding a reachable object stays in use,
+    /// with the same geometry, until this cycle's sweep).
     cache_span: Option<&'h MSpan>,
     cache_lo: usize,
     cache_len: usize,
     /// True when this tracer is the only marker (it may then set mark bits
     /// without locked instructions); false for parallel mark workers.
     exclusive: bool,
+    /// The collection cycle this tracer marks for (0: none). Cells use it
+    /// for their once-per-cycle scan claim (see [`Tracer::marking_cycle`]).
+    cycle: u64,
 }
 
 enum Mode {
@@ -69,8 +73,27 @@ enum Mode {
 impl<'h> Tracer<'h> {
     pub(crate) fn new(heap: &'h MHeap) -> Self {
         Tracer {
-            heap,
             grey: Vec::with_capacity(1024),
+            ..Tracer::new_bare(heap)
+        }
+    }
+
+    /// A shared-marking tracer for cycle `cycle` whose grey stack starts
+    /// empty (no up-front allocation): for barrier-buffer flushes, weak
+    /// upgrades and mark assists.
+    pub(crate) fn new_light(heap: &'h MHeap, cycle: u64) -> Self {
+        Tracer {
+            grey: Vec::new(),
+            exclusive: false,
+            cycle,
+            ..Tracer::new_bare(heap)
+        }
+    }
+
+    fn new_bare(heap: &'h MHeap) -> Self {
+        Tracer {
+            heap,
+            grey: Vec::new(),
             mode: Mode::Mark,
             marked_objects: 0,
             marked_bytes: 0,
@@ -81,7 +104,35 @@ impl<'h> Tracer<'h> {
             cache_lo: 0,
             cache_len: 0,
             exclusive: true,
+            cycle: 0,
         }
+    }
+
+    /// Marks for cycle `cycle` (see [`Tracer::marking_cycle`]).
+    pub(crate) fn with_cycle(mut self, cycle: u64) -> Self {
+        self.cycle = cycle;
+        self
+    }
+
+    /// `Some(cycle)` if this tracer is a marker of a concurrent cycle: a
+    /// `Trace` impl of an interior-mutable cell must then claim the cell
+    /// for this cycle before reading it, and skip it if a mutator holds it
+    /// (the cell's owner scans it instead). `None` for the barrier's
+    /// recorder and the checkmark walk, which read what the caller's
+    /// borrow or a stopped world allows.
+    #[inline]
+    pub fn marking_cycle(&self) -> Option<u64> {
+        match self.mode {
+            Mode::Mark if self.cycle != 0 => Some(self.cycle),
+            _ => None,
+        }
+    }
+
+    /// True for the checkmark walk (the world is stopped, but a parked
+    /// mutator may hold a cell's exclusive borrow: skip such cells).
+    #[inline]
+    pub fn is_checkmark(&self) -> bool {
+        matches!(self.mode, Mode::Check { .. })
     }
 
     /// A tracer for one of several parallel mark workers (marks with
@@ -250,19 +301,6 @@ impl<'h> Tracer<'h> {
         }
     }
 
-    /// Drains alone until it has scanned `min_scanned` objects and still
-    /// holds at least two grey ones (returns true: enough work, and some
-    /// to share) or the stack is empty (returns false).
-    pub(crate) fn drain_until_shareable(&mut self, min_scanned: u64) -> bool {
-        self.drain_with(|t| t.scanned_objects >= min_scanned && t.grey.len() >= 2)
-    }
-
-    /// Switches an exclusive tracer to atomic marking (before other
-    /// markers start).
-    pub(crate) fn make_shared(&mut self) {
-        self.exclusive = false;
-    }
-
     /// One parallel mark worker's loop (Go's `gcDrain` with `gcw.balance`
     /// and the `work.nwait` termination check): drain the local stack,
     /// sharing half of it whenever another worker is idle; when out of
@@ -279,7 +317,7 @@ impl<'h> Tracer<'h> {
     /// `counted`: the caller already counted this worker in `active` (the
     /// cycle runner does, before starting the others, so that they cannot
     /// see `active == 0` before it has shared its roots).
-    pub(crate) fn drain_parallel(&mut self, ctx: &MarkCtx, own: &Worker<usize>, counted: bool) {
+    pub(crate) fn drain_parallel(&mut self, ctx: &MarkCtx<'_>, own: &Worker<usize>, counted: bool) {
         if !counted {
             ctx.active.fetch_add(1, Ordering::SeqCst);
         }
@@ -327,6 +365,59 @@ impl<'h> Tracer<'h> {
         }
     }
 
+    /// Drains grey objects taken from `inj` until it is empty and the
+    /// local stack too (a single mark worker's loop).
+    pub(crate) fn drain_from(&mut self, inj: &Injector<usize>) {
+        loop {
+            // Keep some work where mark assists can take it (Go's
+            // gcw.balance): when the shared queue runs dry, hand it half
+            // of a long local stack.
+            self.drain_with(|t| {
+                if t.grey.len() > 64 && inj.is_empty() {
+                    let half = t.grey.len() / 2;
+                    for b in t.grey.drain(..half) {
+                        inj.push(b);
+                    }
+                }
+                false
+            });
+            match inj.steal() {
+                crossbeam_deque::Steal::Success(b) => self.grey.push(b),
+                crossbeam_deque::Steal::Retry => {}
+                crossbeam_deque::Steal::Empty => return,
+            }
+        }
+    }
+
+    /// Scans grey objects taken from `inj` until about `budget` bytes of
+    /// objects were marked or no work is left; the grey objects left on
+    /// the local stack go back to `inj`. Returns the bytes marked.
+    pub(crate) fn assist_from(&mut self, inj: &Injector<usize>, budget: u64) -> u64 {
+        let start = self.marked_bytes;
+        loop {
+            let done = self.drain_with(|t| t.marked_bytes - start >= budget);
+            if done {
+                break;
+            }
+            match inj.steal() {
+                crossbeam_deque::Steal::Success(b) => self.grey.push(b),
+                crossbeam_deque::Steal::Retry => {}
+                crossbeam_deque::Steal::Empty => break,
+            }
+        }
+        for b in self.grey.drain(..) {
+            inj.push(b);
+        }
+        self.marked_bytes - start
+    }
+
+    /// Moves the grey objects this tracer holds to `inj`.
+    pub(crate) fn publish_grey(&mut self, inj: &Injector<usize>) {
+        for b in self.grey.drain(..) {
+            inj.push(b);
+        }
+    }
+
     /// In checkmark mode: the reachable objects found unmarked.
     pub(crate) fn checkmark_failures(&self) -> &[usize] {
         match &self.mode {
@@ -363,8 +454,8 @@ fn foreign_pointer(addr: usize) -> ! {
 /// What parallel mark workers share: the injector with the roots, every
 /// worker's stealer, and the active/idle counts of the termination
 /// protocol (see [`Tracer::drain_parallel`]).
-pub(crate) struct MarkCtx {
-    pub(crate) injector: Injector<usize>,
+pub(crate) struct MarkCtx<'a> {
+    pub(crate) injector: &'a Injector<usize>,
     pub(crate) stealers: Vec<Stealer<usize>>,
     /// Workers that hold or may hold work.
     pub(crate) active: AtomicUsize,
@@ -375,7 +466,7 @@ pub(crate) struct MarkCtx {
     pub(crate) idle: AtomicUsize,
 }
 
-impl MarkCtx {
+impl MarkCtx<'_> {
     /// One grey object from our own deque, the injector or another worker.
     fn find_work(&self, own: &Worker<usize>) -> Option<usize> {
         if let Some(b) = own.pop() {

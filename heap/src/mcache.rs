@@ -28,7 +28,12 @@
 //! - `self.heap` outlives every span in `alloc` (we hold an `Arc`).
 
 use crate::error::AllocError;
-use crate::mheap::{ALLOC_BLACK, HANDSHAKE_SHIFT, MHeap, SG_BLACK_MASK};
+use crate::mheap::{ALLOC_BLACK, MHeap, SG_BLACK_MASK};
+
+/// A bit of the cached `alloc_state` that the heap's word never matches
+/// for long (the top bit of the handshake counter): flipping it locally
+/// sends the next allocation to `sync_state` (see `poke_if_needed`).
+const POKE: u64 = 1 << 63;
 use crate::mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanRef};
 use crate::sizeclasses::{
     MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS, class_size, size_to_class,
@@ -110,8 +115,14 @@ pub struct MCache {
     /// `MHeap::sweep_gate`); every slow path adopts the new state first.
     alloc_state: u64,
     /// Fail an allocation with `AllocError::Handshake` when the heap's
-    /// handshake generation moved (the collector's preemption request).
+    /// handshake generation moved (the collector's preemption request),
+    /// and once after each slow path that the collector wants to hear
+    /// about (trigger reached, or a refill while allocating black: mark
+    /// assists are paid per refill).
     report_handshakes: bool,
+    /// Bytes of spans taken by refills and large allocations since the
+    /// last [`MCache::take_refill_bytes`] (the mark-assist debt's unit).
+    refill_bytes: u64,
     /// Current span per span class (Go's `alloc[numSpanClasses]`).
     alloc: [SpanRef; NUM_SPAN_CLASSES],
     /// Current tiny block, or 0.
@@ -152,6 +163,24 @@ impl MCache {
             tiny_allocs: 0,
             gc_due: false,
             report_handshakes: false,
+            refill_bytes: 0,
+        }
+    }
+
+    /// Bytes of spans this cache took since the last call (see
+    /// `refill_bytes`).
+    pub fn take_refill_bytes(&mut self) -> u64 {
+        std::mem::take(&mut self.refill_bytes)
+    }
+
+    /// After a slow path: if the owner should hear about it, make the next
+    /// allocation report a handshake (a cached state that differs from
+    /// every heap state in a bit the heap never reads as sweepgen/black).
+    #[inline]
+    fn poke_if_needed(&mut self, bytes: usize) {
+        self.refill_bytes += bytes as u64;
+        if self.report_handshakes && (self.gc_due || self.alloc_state & ALLOC_BLACK != 0) {
+            self.alloc_state ^= POKE;
         }
     }
 
@@ -173,6 +202,12 @@ impl MCache {
         let _g = heap.sweep_gate.read();
         let st = heap.alloc_state.load(Ordering::Acquire);
         self.adopt(st);
+    }
+
+    /// Whether a sweep began or allocate-black changed since this cache
+    /// last synced ([`MCache::sync`] would flush or re-colour).
+    pub fn is_stale(&self) -> bool {
+        (self.heap.alloc_state.load(Ordering::Acquire) ^ self.alloc_state) & SG_BLACK_MASK != 0
     }
 
     /// Adopts `st` (read under `sweep_gate`, held by the caller).
@@ -365,9 +400,7 @@ impl MCache {
     #[inline(never)]
     fn sync_state(&mut self) -> Result<(), AllocError> {
         let st = self.heap.alloc_state.load(Ordering::Acquire);
-        if self.report_handshakes
-            && (st >> HANDSHAKE_SHIFT) != (self.alloc_state >> HANDSHAKE_SHIFT)
-        {
+        if self.report_handshakes && (st ^ self.alloc_state) & !SG_BLACK_MASK != 0 {
             return Err(AllocError::Handshake);
         }
         self.sync();
@@ -405,6 +438,7 @@ impl MCache {
             if self.heap.trigger_reached() {
                 self.gc_due = true;
             }
+            self.poke_if_needed(s.nelems() * s.elemsize());
         }
         // SAFETY: we own `s`.
         unsafe { s.count_alloc() };
@@ -447,7 +481,11 @@ impl MCache {
         let (used, nfree) = unsafe { (s.allocs_since_cache(), s.nfree()) };
         self.stats.record_small_mallocs(spc.sizeclass(), used);
         self.stats.add_cached_spans(-1);
-        if nfree > 0 {
+        // A span cached before the last sweep began was counted whole in
+        // a heap_live the collector has since reset to the marked bytes:
+        // only spans cached in this generation give their unused part
+        // back (Go's releaseAll does the same).
+        if nfree > 0 && s.sweepgen() == heap.sweepgen().wrapping_add(3) {
             heap.add_heap_live(-((nfree * s.elemsize()) as i64));
         }
         heap.central(spc).uncache_span(heap, s);
@@ -496,6 +534,7 @@ impl MCache {
         if heap.trigger_reached() {
             self.gc_due = true;
         }
+        self.poke_if_needed(npages << PAGE_SHIFT);
         // SAFETY: span memory is never at address 0.
         Ok(unsafe { NonNull::new_unchecked(addr as *mut u8) })
     }

@@ -331,7 +331,9 @@ impl MHeap {
     /// Bytes allocated since the last [`MHeap::reset_heap_live`] (Go's
     /// `heapLive`: whole cached spans count as allocated).
     pub fn heap_live(&self) -> u64 {
-        self.heap_live.0.load(Ordering::Relaxed)
+        // Two's complement: uncaching a span cached before the last reset
+        // can take the counter briefly below zero.
+        (self.heap_live.0.load(Ordering::Relaxed) as i64).max(0) as u64
     }
 
     /// Sets `heap_live` (the collector sets it to the marked bytes at the
@@ -347,18 +349,13 @@ impl MHeap {
     }
 
     pub(crate) fn add_heap_live(&self, delta: i64) {
-        if delta >= 0 {
-            self.heap_live.0.fetch_add(delta as u64, Ordering::Relaxed);
-        } else {
-            self.heap_live
-                .0
-                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
-        }
+        // Wrapping add of a two's-complement delta (see `heap_live`).
+        self.heap_live.0.fetch_add(delta as u64, Ordering::Relaxed);
     }
 
     /// Whether `heap_live` has reached the trigger.
     pub(crate) fn trigger_reached(&self) -> bool {
-        self.heap_live.0.load(Ordering::Relaxed) >= self.gc_trigger.load(Ordering::Relaxed)
+        self.heap_live() >= self.gc_trigger.load(Ordering::Relaxed)
     }
 
     // ---------------------------------------------------------------

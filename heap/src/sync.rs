@@ -44,6 +44,47 @@ mod imp {
     /// in one, so the collector may read it while a mutator writes.
     pub use crossbeam_utils::atomic::AtomicCell;
 
+    /// Loads the value of a lock-free `AtomicCell` with the same native
+    /// atomic load its `load` uses, without requiring `T: Copy`, as a
+    /// bitwise copy that is never dropped. Returns `None` if `T` is not
+    /// lock-free (the cell then uses a lock this function cannot take).
+    ///
+    /// # Safety
+    /// 1. Every value ever stored in the cell may be duplicated bitwise
+    ///    (its type is `Copy` in fact; the caller's API only stores through
+    ///    `Copy`-bounded methods).
+    pub unsafe fn atomic_cell_load_raw<T>(
+        cell: &AtomicCell<T>,
+    ) -> Option<std::mem::ManuallyDrop<T>> {
+        use std::mem::{ManuallyDrop, align_of, size_of, transmute_copy};
+        use std::sync::atomic::{AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
+        let p = cell.as_ptr();
+        // The same selection as crossbeam's `atomic!` (`can_transmute`).
+        macro_rules! try_width {
+            ($a:ty) => {
+                if size_of::<T>() == size_of::<$a>() && align_of::<T>() >= align_of::<$a>() {
+                    // SAFETY: the cell's storage is a `T` with the size and
+                    // at least the alignment of `$a`, which crossbeam
+                    // accesses only through `$a` (lock-free path); the
+                    // bitwise copy is allowed by obligation 1.
+                    return Some(unsafe {
+                        let v = (&*(p as *const $a)).load(Ordering::Acquire);
+                        ManuallyDrop::new(transmute_copy::<_, T>(&v))
+                    });
+                }
+            };
+        }
+        if size_of::<T>() == 0 {
+            // SAFETY: a zero-sized value has no bytes to read.
+            return Some(unsafe { ManuallyDrop::new(std::ptr::read(p)) });
+        }
+        try_width!(AtomicU8);
+        try_width!(AtomicU16);
+        try_width!(AtomicU32);
+        try_width!(AtomicU64);
+        None
+    }
+
     /// Atomic integer and pointer types, and fences.
     pub mod atomic {
         pub use std::sync::atomic::{
@@ -260,6 +301,19 @@ mod imp {
                 .as_deref_mut()
                 .expect("guard present outside Condvar::wait")
         }
+    }
+
+    /// See the normal build's `atomic_cell_load_raw`: under loom the cell
+    /// is a mutex, read under it.
+    ///
+    /// # Safety
+    /// 1. As in the normal build.
+    pub unsafe fn atomic_cell_load_raw<T>(
+        cell: &AtomicCell<T>,
+    ) -> Option<std::mem::ManuallyDrop<T>> {
+        let g = cell.0.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: obligation 1: a bitwise copy that is never dropped.
+        Some(std::mem::ManuallyDrop::new(unsafe { std::ptr::read(&*g) }))
     }
 
     /// loom's reader-writer lock with poisoning removed from the API.

@@ -8,11 +8,23 @@
 //!   enums): `set` shades the old and the new value (Go's hybrid barrier:
 //!   Yuasa deletion + Dijkstra insertion);
 //! - [`GcRefCell<'gc, T>`]: a `RefCell` for containers (`Vec<Gc<_>>`,
-//!   maps): `borrow_mut` shades everything the contents point to before
-//!   the first write ("scan before first write", object-level snapshot).
+//!   maps): the first `borrow_mut` of a mark shades everything the
+//!   contents point to ("scan before first write", object-level
+//!   snapshot), and settles the cell's per-cycle scan claim so that no
+//!   marker reads the contents again this cycle — a marker never reads a
+//!   `Vec` that a mutator may be reallocating. Before the mutator's
+//!   clean point (S, see `spanheap_gc::collector`), releasing the borrow
+//!   also shades what it inserted.
 //!
-//! While no concurrent mark runs — always, in this version, where marking
-//! stops the world — the barrier is one predictable branch.
+//! The scan claim (`GcRefCell::scanned`): a marker CASes it from "not this
+//! cycle" to "being scanned by me", then reads the write flag; a writer
+//! takes the write flag, then reads the claim (both SeqCst: one of the two
+//! sees the other). A marker that sees a writer gives the claim back and
+//! the writer shades the contents when its borrow ends; a writer that sees
+//! a marker's claim waits for it to finish.
+//!
+//! While this mutator's barrier is off (no mark running), the barrier is
+//! one predictable branch.
 //!
 //! Thread safety: `GcCell` loads and stores atomically and is `Sync` when
 //! `T: Send` (so objects holding `GcCell`s can be shared between threads
@@ -26,9 +38,10 @@
 use crate::gc::Invariant;
 use crate::scope::Scope;
 use crate::trace::{Rebrand, Trace};
+use spanheap_gc::MutatorCore;
 use spanheap_gc::Tracer;
-use spanheap_gc::sync::AtomicCell;
-use spanheap_gc::sync::atomic::{AtomicIsize, Ordering};
+use spanheap_gc::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
+use spanheap_gc::sync::{AtomicCell, atomic_cell_load_raw};
 use std::cell::UnsafeCell; // sync-shim: allow (GcRefCell lends references for a guard's life, which loom's closure-scoped cell cannot; its borrow flag is a shim atomic)
 use std::fmt;
 use std::marker::PhantomData;
@@ -44,9 +57,28 @@ pub struct GcCell<'gc, T> {
     _brand: Invariant<'gc>,
 }
 
+/// Whether a `GcCell<T>` holding GC pointers can be read by the marker
+/// with one native atomic load (sizes 0, 1, 2, 4, 8 with matching
+/// alignment: `Gc`, `Option<Gc>`, small enums of them).
+const fn lock_free<T>() -> bool {
+    let (s, a) = (std::mem::size_of::<T>(), std::mem::align_of::<T>());
+    s == 0 || ((s == 1 || s == 2 || s == 4 || s == 8) && a >= s)
+}
+
 impl<'gc, T: Copy + Trace> GcCell<'gc, T> {
     /// A new cell (not yet in the heap, so no barrier is needed).
+    ///
+    /// A cell whose value holds GC pointers must fit one machine word
+    /// (`Gc`, `Option<Gc>`, small enums of them), so that the collector
+    /// reads it with one atomic load while mutators store; a bigger value
+    /// is a compile error — use a [`GcRefCell`], or one cell per pointer.
     pub fn new(v: T) -> Self {
+        const {
+            assert!(
+                T::NO_GC || lock_free::<T>(),
+                "GcCell<T> with GC pointers needs T of at most one word (use GcRefCell)"
+            )
+        };
         GcCell {
             value: AtomicCell::new(v),
             _brand: PhantomData,
@@ -63,29 +95,42 @@ impl<'gc, T: Copy + Trace> GcCell<'gc, T> {
     #[inline(always)]
     pub fn set(&self, cx: &'gc Scope<'_>, v: T) {
         if !T::NO_GC && cx.barrier_active() {
-            cx.barrier_slow(&self.get(), &v);
+            // Swap, so that the value shaded is the one actually
+            // overwritten even if another thread stores concurrently.
+            let old = self.value.swap(v);
+            cx.barrier_slow(&old, &v);
+        } else {
+            self.value.store(v);
         }
-        self.value.store(v);
     }
 
     /// Stores `v` and returns the old value.
     pub fn replace(&self, cx: &'gc Scope<'_>, v: T) -> T {
+        let old = self.value.swap(v);
         if !T::NO_GC && cx.barrier_active() {
-            cx.barrier_slow(&self.get(), &v);
+            cx.barrier_slow(&old, &v);
         }
-        self.value.swap(v)
+        old
     }
 }
 
-// SAFETY: reports the current value's pointers.
+// SAFETY: reports the current value's pointers, read with one atomic load
+// (a mutator may store concurrently; the barrier shades the value it
+// overwrites and the one it stores).
 unsafe impl<T: Trace> Trace for GcCell<'_, T> {
     const NO_GC: bool = T::NO_GC;
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
-        // SAFETY: the collector traces with the world stopped, so no store
-        // to the cell runs concurrently. (Concurrent marking will read it
-        // with an atomic load instead.)
-        unsafe { &*self.value.as_ptr() }.trace(t)
+        if T::NO_GC {
+            return;
+        }
+        // SAFETY: values enter a GcCell only through `new`/`set`/`replace`,
+        // which require `T: Copy` (module invariant), so a bitwise copy is
+        // a valid value; `new` checked that the cell is lock-free.
+        match unsafe { atomic_cell_load_raw(&self.value) } {
+            Some(v) => (*v).trace(t),
+            None => unreachable!("GcCell::new admits lock-free values only"),
+        }
     }
 }
 
@@ -107,6 +152,11 @@ const WRITER: isize = -1;
 pub struct GcRefCell<'gc, T> {
     /// 0: free; n > 0: n readers; -1: one writer.
     flag: AtomicIsize,
+    /// The scan claim of the current mark (see the module docs):
+    /// `cycle << 1` once the contents were scanned in mark `cycle` (by a
+    /// marker, or shaded by a writer's barrier); `cycle << 1 | 1` while one
+    /// thread does it. Any other value: not yet this cycle.
+    scanned: AtomicU64,
     value: UnsafeCell<T>,
     _brand: Invariant<'gc>,
 }
@@ -122,9 +172,11 @@ pub struct GcRef<'b, T> {
 }
 
 /// An exclusive borrow of a [`GcRefCell`].
-pub struct GcRefMut<'b, T> {
+pub struct GcRefMut<'b, T: Trace> {
     flag: &'b AtomicIsize,
+    scanned: &'b AtomicU64,
     value: &'b mut T,
+    core: &'b MutatorCore,
 }
 
 /// A borrow that conflicts with an existing one.
@@ -143,6 +195,7 @@ impl<'gc, T: Trace> GcRefCell<'gc, T> {
     pub fn new(v: T) -> Self {
         GcRefCell {
             flag: AtomicIsize::new(0),
+            scanned: AtomicU64::new(0),
             value: UnsafeCell::new(v),
             _brand: PhantomData,
         }
@@ -186,22 +239,59 @@ impl<'gc, T: Trace> GcRefCell<'gc, T> {
     /// Borrows the contents exclusively, running the write barrier, or
     /// fails if they are borrowed.
     pub fn try_borrow_mut(&self, cx: &'gc Scope<'_>) -> Result<GcRefMut<'_, T>, BorrowError> {
+        // SeqCst: the marker claims `scanned` and then reads `flag`; we
+        // take `flag` and then read `scanned` (Dekker): one of the two
+        // sees the other.
         if self
             .flag
-            .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(0, WRITER, Ordering::SeqCst, Ordering::Relaxed)
             .is_err()
         {
             return Err(BorrowError);
         }
-        // SAFETY: the flag is WRITER: we have exclusive access.
-        let value = unsafe { &mut *self.value.get() };
-        if !T::NO_GC && cx.barrier_active() {
-            cx.barrier_slow_all(&*value);
+        let core = cx.core();
+        if let Some(c) = core.marking_cycle().filter(|_| !T::NO_GC) {
+            self.scan_before_write(c, core);
         }
         Ok(GcRefMut {
             flag: &self.flag,
-            value,
+            scanned: &self.scanned,
+            // SAFETY: the flag is WRITER: we have exclusive access, and no
+            // marker reads the contents any more this cycle (the claim is
+            // settled, or no mark is running for this mutator).
+            value: unsafe { &mut *self.value.get() },
+            core,
         })
+    }
+
+    /// Scan before first write: the first writer of a mark shades the
+    /// contents (the deletion half of the barrier for everything it may
+    /// remove) and settles the claim, unless a marker scanned them
+    /// already; if a marker holds the claim, waits for it (it only traces
+    /// the contents). Called holding the write flag.
+    #[cold]
+    fn scan_before_write(&self, c: u64, core: &MutatorCore) {
+        loop {
+            let e = self.scanned.load(Ordering::SeqCst);
+            if e == c << 1 {
+                return;
+            }
+            if e == (c << 1) | 1 {
+                spanheap_gc::sync::hint::spin_loop();
+                spanheap_gc::sync::thread::yield_now();
+                continue;
+            }
+            if self
+                .scanned
+                .compare_exchange(e, (c << 1) | 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                // SAFETY: we hold the write flag and the claim.
+                shade_all(core, unsafe { &*self.value.get() });
+                self.scanned.store(c << 1, Ordering::Release);
+                return;
+            }
+        }
     }
 
     /// Borrows the contents exclusively, running the write barrier.
@@ -228,31 +318,111 @@ impl<T> Drop for GcRef<'_, T> {
         self.flag.fetch_sub(1, Ordering::Release);
     }
 }
-impl<T> Deref for GcRefMut<'_, T> {
+impl<T: Trace> Deref for GcRefMut<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         self.value
     }
 }
-impl<T> DerefMut for GcRefMut<'_, T> {
+impl<T: Trace> DerefMut for GcRefMut<'_, T> {
     fn deref_mut(&mut self) -> &mut T {
         self.value
     }
 }
-impl<T> Drop for GcRefMut<'_, T> {
+impl<T: Trace> Drop for GcRefMut<'_, T> {
     fn drop(&mut self) {
+        if let Some(c) = self.core.marking_cycle().filter(|_| !T::NO_GC) {
+            // Before this mutator's clean point, what the borrow inserted
+            // may be only on its stack: shade it all. And a borrow that
+            // began before the mark (or before this mutator's barrier) was
+            // skipped by the markers: its contents must be shaded now,
+            // once.
+            let unscanned = self.scanned.load(Ordering::SeqCst) != c << 1;
+            if unscanned || self.core.before_clean_point() {
+                shade_all(self.core, &*self.value);
+            }
+            if unscanned {
+                settle_claim(self.scanned, c);
+            }
+        }
         self.flag.store(0, Ordering::Release);
     }
 }
 
-// SAFETY: reports the contents. The collector runs with the world stopped,
-// so no borrow is active while it reads them.
+/// Marks the contents of a cell as scanned for mark `c` (the caller holds
+/// the write flag and has shaded them); waits out a marker's tentative
+/// claim, which it gives back on seeing the write flag.
+fn settle_claim(scanned: &AtomicU64, c: u64) {
+    loop {
+        let e = scanned.load(Ordering::SeqCst);
+        if e == c << 1 {
+            return;
+        }
+        if e == (c << 1) | 1 {
+            spanheap_gc::sync::hint::spin_loop();
+            continue;
+        }
+        if scanned
+            .compare_exchange(e, c << 1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// Shades every GC pointer `value` holds into `core`'s barrier buffer.
+fn shade_all<T: Trace>(core: &MutatorCore, value: &T) {
+    let mut r = Tracer::recorder(core.collector().heap());
+    value.trace(&mut r);
+    for a in r.into_recorded() {
+        // SAFETY: `core` is the mutator of the scope the caller's borrow
+        // came from, on its thread, inside that scope.
+        unsafe { core.shade(a) };
+    }
+}
+
+// SAFETY: reports the contents, read only when no writer can run: a
+// marker claims the cell for its cycle first (and gives the claim back if
+// a writer holds the flag — the writer shades the contents when its borrow
+// ends); the checkmark walk (world stopped) skips cells a parked writer
+// holds; the barrier's recorder runs on the writer's own borrow.
 unsafe impl<T: Trace> Trace for GcRefCell<'_, T> {
     const NO_GC: bool = T::NO_GC;
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
-        // SAFETY: world stopped (see above): no GcRefMut exists.
-        unsafe { &*self.value.get() }.trace(t)
+        if let Some(c) = t.marking_cycle() {
+            let e = self.scanned.load(Ordering::Acquire);
+            if e >> 1 == c {
+                return; // scanned, or being scanned by another thread
+            }
+            if self
+                .scanned
+                .compare_exchange(e, (c << 1) | 1, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                return; // another thread took the claim
+            }
+            if self.flag.load(Ordering::SeqCst) == WRITER {
+                // A writer holds the contents: it scans them on release.
+                self.scanned.store(e, Ordering::SeqCst);
+                return;
+            }
+            // SAFETY: claimed, and no writer: a writer arriving now waits
+            // for the claim to settle before touching the contents.
+            unsafe { &*self.value.get() }.trace(t);
+            self.scanned.store(c << 1, Ordering::Release);
+        } else if t.is_checkmark() {
+            if self.flag.load(Ordering::Acquire) == WRITER {
+                return;
+            }
+            // SAFETY: the world is stopped and no writer holds the cell.
+            unsafe { &*self.value.get() }.trace(t);
+        } else {
+            // SAFETY: the recorder runs on behalf of the writer that holds
+            // the flag (or of a borrow that cannot conflict: see shade_all).
+            unsafe { &*self.value.get() }.trace(t);
+        }
     }
 }
 

@@ -14,7 +14,11 @@
 //!   life, so the collector marks the object every cycle;
 //! - a `Weak`'s slot holds the address until the collector finds the
 //!   object unmarked at the end of a mark, and 0 afterwards; the slot is
-//!   cleared before the sweep that frees the object starts.
+//!   cleared before the sweep that frees the object starts;
+//! - a `Root` dropped during a mark keeps its slot (and object) until the
+//!   mark ends; a `Root` created during a mark shades its object (its
+//!   creator's barrier), because the root scan may already have passed
+//!   the slot.
 
 use crate::gc::Gc;
 use crate::scope::Scope;
@@ -89,8 +93,9 @@ impl<R: Rebrand> Clone for Root<R> {
 impl<R: Rebrand> Drop for Root<R> {
     fn drop(&mut self) {
         // SAFETY: the slot came from this collector's root table and is not
-        // used again.
-        unsafe { self.c.roots().remove(self.slot) };
+        // used again. During a mark it keeps its object until the mark
+        // ends (the deletion barrier for roots).
+        unsafe { self.c.remove_root(self.slot) };
     }
 }
 
@@ -124,7 +129,7 @@ impl<R: Rebrand> Weak<R> {
 
     fn load(&self) -> usize {
         // SAFETY: the table lives as long as `self.c`.
-        unsafe { self.slot.get() }.load(Ordering::Relaxed)
+        unsafe { self.slot.get() }.load(Ordering::Acquire)
     }
 
     /// The object, if it has not been collected.
@@ -135,15 +140,16 @@ impl<R: Rebrand> Weak<R> {
         if !Arc::ptr_eq(&self.c, cx.collector()) {
             wrong_heap("a Weak");
         }
-        // Relaxed suffices: the slot changes only while the world is
-        // stopped, and entering the scope synchronised with that cycle.
-        let a = self.load();
+        // While this mutator's barrier is on, the collector marks the
+        // target (under the lock that also orders the clearing of weak
+        // slots at mark termination): the pointer is about to be on a
+        // mutator stack, where no mark can see it (Go's
+        // `weak.Pointer.Value` shades its target the same way).
+        // SAFETY: the table lives as long as `self.c`.
+        let a = self
+            .c
+            .load_weak(unsafe { self.slot.get() }, cx.barrier_active());
         let p = NonNull::new(a as *mut R::At<'gc>)?;
-        // The upgraded pointer is now on a mutator's stack: a concurrent
-        // mark must see it (Go's weak.Pointer.Value shades its target).
-        if cx.barrier_active() {
-            cx.barrier_slow_addr(a);
-        }
         // SAFETY: a non-zero weak slot means the object survived every
         // mark since the Weak was made (module invariant), so it is
         // allocated; `cx` belongs to its heap; the type is re-branded.

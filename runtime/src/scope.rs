@@ -6,9 +6,9 @@
 //!   `Send`, not `Sync`.
 //! - [`Scope`]: what a mutator's [`Mutator::scope`] closure receives.
 //!   Inside it the thread may hold unrooted [`Gc`] pointers (branded with a
-//!   borrow of the scope), and no collection of the heap runs. Leaving the
-//!   scope, or calling [`Scope::safepoint`], is a safepoint: a pending
-//!   collection may run there.
+//!   borrow of the scope). Collections run concurrently; leaving the
+//!   scope, or calling [`Scope::safepoint`], is a clean point that lets a
+//!   running collection finish (see `docs/concurrency.md`).
 //!
 //! Object layout (see `spanheap_gc::object`): a type with GC pointers or
 //! drop glue gets an 8-byte header (its `TypeInfo`) and a scan span; any
@@ -206,9 +206,10 @@ impl Mutator {
     /// Runs `f` inside a scope. Returns what `f` returns, which cannot hold
     /// a `Gc` (use [`Scope::root`] to keep objects).
     ///
-    /// Entering waits if a collection is running or pending; leaving runs
-    /// a collection if allocation since the last one reached the heap goal
-    /// (and no other mutator is in a scope).
+    /// Entering and leaving never wait for a collection (except in
+    /// checkmark mode, which stops the world to verify each mark);
+    /// collections run on the heap's collector thread while scopes are
+    /// open.
     ///
     /// # Panics
     /// If this thread is already inside a scope of another heap.
@@ -342,6 +343,14 @@ impl<'m> Scope<'m> {
                 p.write(value);
                 NonNull::new_unchecked(p)
             };
+            if !T::NO_GC && self.core.before_clean_point() {
+                // The new object may be black (never scanned) while the
+                // pointers it was initialised with may be only on this
+                // pre-S stack: shade them (the insertion half of the
+                // barrier, for initialising stores).
+                // SAFETY: `p` was just initialised.
+                self.barrier_slow_all(unsafe { p.as_ref() });
+            }
             // SAFETY: initialised object (header and value) in this heap.
             Ok(unsafe { Gc::from_ptr(p) })
         }
@@ -350,7 +359,13 @@ impl<'m> Scope<'m> {
     /// A persistent handle to `gc`'s object that keeps it alive and can
     /// leave the scope (and the thread, if `T` is `Send + Sync`).
     pub fn root<'gc, T: Rebrand + 'gc>(&'gc self, gc: Gc<'gc, T>) -> Root<T::At<'static>> {
-        Root::new(self.core.collector(), Gc::as_ptr(gc) as usize)
+        let a = Gc::as_ptr(gc) as usize;
+        if self.barrier_active() {
+            // The mark's root scan may have passed the new slot already:
+            // shade the object (it came from this scope's stack).
+            self.barrier_slow_addr(a);
+        }
+        Root::new(self.core.collector(), a)
     }
 
     /// A weak reference to `gc`'s object: it does not keep the object
@@ -359,15 +374,18 @@ impl<'m> Scope<'m> {
         Weak::new(self.core.collector(), Gc::as_ptr(gc) as usize)
     }
 
-    /// A safepoint without leaving the scope: if a collection is pending,
-    /// lets it run (waiting for it). Takes the scope exclusively, so no
-    /// unrooted `Gc` survives across it; reach objects again through
-    /// [`Root`]s afterwards. Cheap when nothing is pending (one load), so
-    /// an interpreter loop can call it every few thousand instructions.
+    /// A safepoint without leaving the scope: acknowledges whatever the
+    /// collector asked of this mutator — turning the write barrier on,
+    /// proving a clean stack, flushing the barrier buffer — so that a
+    /// concurrent collection can finish while this scope stays open.
+    /// Takes the scope exclusively, so no unrooted `Gc` survives across
+    /// it; reach objects again through [`Root`]s afterwards. Never waits
+    /// for a collection, and costs a few loads when nothing changed, so an
+    /// interpreter loop can call it every few thousand instructions.
     ///
-    /// Inside a nested scope (another mutator's scope of the same heap on
-    /// the same thread), only the outermost scope can reach a safepoint;
-    /// then this only records allocation debt.
+    /// A collection cannot *finish* while a mutator stays inside a scope
+    /// without reaching a safepoint (or leaving): its stack may hold the
+    /// only pointer to an object. Nothing else waits for it.
     pub fn safepoint(&mut self) {
         // SAFETY: `&mut self`: no Gc borrowed from this scope is alive.
         unsafe { self.core.safepoint() };
@@ -382,6 +400,11 @@ impl<'m> Scope<'m> {
 
     pub(crate) fn collector(&self) -> &Arc<Collector> {
         self.core.collector()
+    }
+
+    /// This scope's mutator.
+    pub(crate) fn core(&self) -> &MutatorCore {
+        self.core
     }
 
     /// Whether a pointer store must run the barrier's slow path.

@@ -1,0 +1,223 @@
+//! Concurrent marking under load: mutator threads that never leave their
+//! scope (they only call `Scope::safepoint`) mutate a shared cyclic graph
+//! — through `GcRefCell` vectors that grow and shrink and `GcCell`
+//! pointers — while another thread forces collections back to back. Every
+//! collection must finish although the scopes stay open; everything
+//! reachable keeps its exact contents; everything unreachable is dropped
+//! exactly once. Run it with `SPANHEAP_CHECKMARK=1` to have every mark
+//! verified against a stop-the-world re-mark (CI's second pass does).
+
+use spanheap::{Gc, GcCell, GcRefCell, Heap, Root, Trace};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static VERIFIED: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts live instances (created minus dropped).
+struct Tally;
+impl Tally {
+    fn new() -> Self {
+        LIVE.fetch_add(1, Ordering::SeqCst);
+        Tally
+    }
+}
+impl Drop for Tally {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Trace)]
+struct Vertex<'gc> {
+    id: u64,
+    /// A value derived from `id`, checked on every visit.
+    check: u64,
+    payload: Box<[u64]>,
+    edges: GcRefCell<'gc, Vec<Gc<'gc, Vertex<'gc>>>>,
+    /// One more edge, stored through the hybrid barrier.
+    link: GcCell<'gc, Option<Gc<'gc, Vertex<'gc>>>>,
+    #[trace(skip)]
+    _t: Tally,
+}
+
+fn checksum(id: u64) -> u64 {
+    id.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
+}
+
+fn vertex<'gc>(id: u64) -> Vertex<'gc> {
+    Vertex {
+        id,
+        check: checksum(id),
+        payload: (0..(id % 7 + 1)).map(|k| checksum(id ^ k)).collect(),
+        edges: GcRefCell::new(Vec::new()),
+        link: GcCell::new(None),
+        _t: Tally::new(),
+    }
+}
+
+fn verify(v: &Vertex<'_>) {
+    assert_eq!(v.check, checksum(v.id), "vertex {} corrupted", v.id);
+    assert_eq!(v.payload.len() as u64, v.id % 7 + 1);
+    for (k, &x) in v.payload.iter().enumerate() {
+        assert_eq!(
+            x,
+            checksum(v.id ^ k as u64),
+            "payload of {} corrupted",
+            v.id
+        );
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[test]
+fn mutators_in_open_scopes_while_marks_run() {
+    let ops: u64 = std::env::var("SPANHEAP_STRESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+        * 40;
+    let h = Heap::builder().gc_percent(50).build().unwrap();
+    let hub: Root<Vertex<'static>> = h
+        .mutator()
+        .scope(|cx| cx.root(cx.alloc(vertex(0)).unwrap()));
+    let done = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (1..=2u64)
+        .map(|t| {
+            let h = h.clone();
+            let hub = hub.clone();
+            std::thread::spawn(move || {
+                let mut m = h.mutator();
+                let mut rng = Rng(0x9876_5432 ^ t);
+                let mut next_id = t << 40;
+                // One scope for the whole run.
+                m.scope(|cx| {
+                    for op_no in 0..ops {
+                        if op_no % 64 == 0 {
+                            cx.safepoint();
+                        }
+                        let hub = hub.get(cx);
+                        let mut v = hub;
+                        for _ in 0..(rng.next() % 7) {
+                            let next = if rng.next().is_multiple_of(3) {
+                                v.link.get()
+                            } else {
+                                let Ok(e) = v.edges.try_borrow() else { break };
+                                if e.is_empty() {
+                                    None
+                                } else {
+                                    Some(e[(rng.next() as usize) % e.len()])
+                                }
+                            };
+                            match next {
+                                Some(n) => v = n,
+                                None => break,
+                            }
+                        }
+                        verify(&v);
+                        VERIFIED.fetch_add(1, Ordering::SeqCst);
+                        match rng.next() % 8 {
+                            0..=2 => {
+                                next_id += 1;
+                                let n = cx.alloc(vertex(next_id)).unwrap();
+                                if let Ok(mut e) = v.edges.try_borrow_mut(cx) {
+                                    e.push(n);
+                                }
+                            }
+                            3 => {
+                                if let Ok(mut e) = v.edges.try_borrow_mut(cx)
+                                    && !e.is_empty()
+                                {
+                                    let i = (rng.next() as usize) % e.len();
+                                    let x = e.swap_remove(i);
+                                    // Move the removed vertex elsewhere:
+                                    // it is only on this stack now.
+                                    hub.link.set(cx, Some(x));
+                                }
+                            }
+                            4 => v.link.set(cx, Some(hub)),
+                            5 => v.link.set(cx, None),
+                            6 => {
+                                if let Ok(mut e) = v.edges.try_borrow_mut(cx) {
+                                    if e.len() > 12 {
+                                        e.truncate(6);
+                                    }
+                                    // Grow the vector so it reallocates.
+                                    let l = e.len();
+                                    e.reserve(l + 1);
+                                }
+                            }
+                            _ => {
+                                for i in 0..20 {
+                                    cx.alloc(vertex(i)).unwrap();
+                                }
+                            }
+                        }
+                    }
+                });
+            })
+        })
+        .collect();
+    let collector = {
+        let h = h.clone();
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) {
+                h.collect(); // must finish while both scopes stay open
+                n += 1;
+            }
+            n
+        })
+    };
+    for t in threads {
+        t.join().unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let forced = collector.join().unwrap();
+    assert!(forced >= 3, "only {forced} forced collections finished");
+    h.collect();
+    let mut m = h.mutator();
+    let reachable = m.scope(|cx| {
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![hub.get(cx)];
+        while let Some(v) = stack.pop() {
+            if !seen.insert(Gc::as_ptr(v) as usize) {
+                continue;
+            }
+            verify(&v);
+            stack.extend(v.edges.borrow().iter().copied());
+            stack.extend(v.link.get());
+        }
+        seen.len()
+    });
+    assert_eq!(VERIFIED.load(Ordering::SeqCst), 2 * ops as usize);
+    h.collect();
+    h.collect();
+    assert_eq!(
+        LIVE.load(Ordering::SeqCst),
+        reachable,
+        "dropped exactly the unreachable"
+    );
+    let s = h.stats();
+    assert!(
+        s.mem.heap_inuse < 96 << 20,
+        "heap in use {} bytes",
+        s.mem.heap_inuse
+    );
+    drop((m, hub, h));
+    assert_eq!(
+        LIVE.load(Ordering::SeqCst),
+        0,
+        "teardown dropped everything"
+    );
+}
