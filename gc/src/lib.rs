@@ -11,13 +11,13 @@
 //! | [`object`] | object header, type descriptor, drop on free | `mbitmap.go` (malloc header), `mfinal.go` |
 //! | [`tracer`] | greying, grey list, drain, checkmark | `mgcmark.go`, `mgcwork.go`, `checkmark.go` |
 //! | [`slots`] | root and weak-reference tables | `mheap.go` specials (`specialWeakHandle`) |
-//! | [`collector`] | safepoints, stop-the-world cycle, sweeper, teardown | `mgc.go`, `mgcsweep.go` (`bgsweep`) |
+//! | [`collector`] | handshakes, concurrent cycle, assists, sweeper, teardown | `mgc.go`, `mgcsweep.go` (`bgsweep`) |
 //! | [`pacer`] | GOGC heap goal, soft memory limit | `mgcpacer.go` |
 //! | [`stats`] | `MemStats` GC fields, the gctrace line | `mstats.go`, `mgc.go` |
 //!
-//! In this version marking stops the world (every mutator outside its
-//! scopes); the write barrier is placed in the typed layer and is a no-op
-//! while no concurrent mark runs. Sweeping is concurrent: lazy in
+//! Marking is concurrent with the mutators (handshakes, a hybrid write
+//! barrier with object-level scan-before-first-write, Go's ragged
+//! termination; see `collector`). Sweeping is concurrent: lazy in
 //! allocation, and on a background thread.
 
 #![deny(unsafe_op_in_unsafe_fn)]
