@@ -63,10 +63,10 @@ mod imp {
         macro_rules! try_width {
             ($a:ty) => {
                 if size_of::<T>() == size_of::<$a>() && align_of::<T>() >= align_of::<$a>() {
-                    // SAFETY: the cell's storage is a `T` with the size and
-                    // at least the alignment of `$a`, which crossbeam
-                    // accesses only through `$a` (lock-free path); the
-                    // bitwise copy is allowed by obligation 1.
+                    // The cell's storage is a `T` with the size and at
+                    // least the alignment of `$a`, which crossbeam accesses
+                    // only through `$a` (lock-free path).
+                    // SAFETY: as just said; the copy: obligation 1.
                     return Some(unsafe {
                         let v = (&*(p as *const $a)).load(Ordering::Acquire);
                         ManuallyDrop::new(transmute_copy::<_, T>(&v))
