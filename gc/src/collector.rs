@@ -62,7 +62,7 @@
 //!   (checked, panics).
 
 use crate::object::drop_dead_object;
-use crate::pacer::{Overhead, PacerConfig, heap_goal};
+use crate::pacer::{Overhead, PacerConfig, heap_goal, trigger};
 use crate::slots::Slot;
 use crate::slots::SlotTable;
 use crate::stats::{CycleTrace, GcStats, History};
@@ -81,6 +81,8 @@ pub enum BuildError {
     Config(ConfigError),
     /// The background sweeper thread could not be started.
     SweeperThread(String),
+    /// The collector thread could not be started.
+    CollectorThread(String),
 }
 
 impl fmt::Display for BuildError {
@@ -88,6 +90,7 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::Config(e) => write!(f, "invalid heap configuration: {e}"),
             BuildError::SweeperThread(e) => write!(f, "cannot start the background sweeper: {e}"),
+            BuildError::CollectorThread(e) => write!(f, "cannot start the collector thread: {e}"),
         }
     }
 }
@@ -96,7 +99,7 @@ impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             BuildError::Config(e) => Some(e),
-            BuildError::SweeperThread(_) => None,
+            BuildError::SweeperThread(_) | BuildError::CollectorThread(_) => None,
         }
     }
 }
@@ -250,8 +253,9 @@ pub(crate) struct Inner {
     side_scanned: AtomicU64,
     /// Scan work expected this cycle (bytes: the last cycle's marked
     /// bytes) and the heap goal: an assist owes `bytes × expected /
-    /// (goal − heap_live)` (Go's `assistWorkPerByte`).
-    assist_ratio: AtomicU64,
+    /// (goal − heap_live)` (Go's `assistWorkPerByte`, re-evaluated at
+    /// each assist).
+    assist_expected: AtomicU64,
     assist_goal: AtomicU64,
     /// Every registered mutator. Deregistration and the collector's flush
     /// of idle mcaches take the lock.
@@ -369,7 +373,7 @@ impl Collector {
         });
         let heap = Arc::new(MHeap::with_free_hook(config.heap.clone(), Some(hook))?);
         let first_goal = heap_goal(&config.pacer, 0, Overhead::default());
-        heap.set_gc_trigger(first_goal);
+        heap.set_gc_trigger(trigger(0, first_goal));
         let sweeper = config.background_sweep.then(|| {
             Arc::new(Sweeper {
                 heap: heap.clone(),
@@ -412,7 +416,7 @@ impl Collector {
             side_marked: AtomicU64::new(0),
             side_bytes: AtomicU64::new(0),
             side_scanned: AtomicU64::new(0),
-            assist_ratio: AtomicU64::new(0),
+            assist_expected: AtomicU64::new(0),
             assist_goal: AtomicU64::new(u64::MAX),
             mutators: Mutex::new(Vec::new()),
             acks: Mutex::new(()),
@@ -440,10 +444,17 @@ impl Collector {
             epoch: Instant::now(),
         });
         let i2 = inner.clone();
-        let gc_thread = crate::sync::thread::Builder::new()
+        let gc_thread = match crate::sync::thread::Builder::new()
             .name("spanheap-gc".into())
             .spawn(move || i2.gc_main())
-            .map_err(|e| BuildError::SweeperThread(format!("collector thread: {e}")))?;
+        {
+            Ok(t) => t,
+            Err(e) => {
+                // Nothing was allocated yet: stop the sweeper and give up.
+                inner.teardown();
+                return Err(BuildError::CollectorThread(e.to_string()));
+            }
+        };
         Ok(Arc::new(Collector {
             inner,
             gc_thread: Mutex::new(Some(gc_thread)),
@@ -503,11 +514,7 @@ impl Collector {
         let a = slot.load(Ordering::Acquire);
         let ph = i.phase.load(Ordering::SeqCst);
         if a != 0 && ph & MARKING != 0 {
-            let mut t = Tracer::new_light(&i.heap, ph >> 1);
-            t.edge(a);
-            g.late_work += t.marked_objects;
-            i.account_side(&t);
-            t.publish_grey(&i.injector);
+            i.shade_locked(&mut g, ph >> 1, [a]);
         }
         a
     }
@@ -647,6 +654,20 @@ impl Inner {
         }
     }
 
+    /// Marks `addrs` for cycle `cycle` on behalf of a mutator (barrier
+    /// buffer flush, weak upgrade), sharing the grey objects. Called under
+    /// the gate, with the phase checked to be that cycle's mark; counts
+    /// what was found white in `late_work` (the termination check).
+    fn shade_locked(&self, g: &mut GateState, cycle: u64, addrs: impl IntoIterator<Item = usize>) {
+        let mut t = Tracer::new_light(&self.heap, cycle);
+        for a in addrs {
+            t.edge(a);
+        }
+        g.late_work += t.marked_objects;
+        self.account_side(&t);
+        t.publish_grey(&self.injector);
+    }
+
     fn account_side(&self, t: &Tracer<'_>) {
         if t.marked_objects != 0 {
             self.side_marked
@@ -677,16 +698,24 @@ impl Inner {
 
     /// Whether `ok` holds for every mutator inside a scope (mutators
     /// outside their scopes, or parked, hold no state the collector
-    /// waits for).
+    /// waits for). While it does not, mutators wake the collector when
+    /// they acknowledge something (`ack_waiting`, set before the check:
+    /// Dekker with the mutators' acknowledgement then flag load).
     fn all_in_scope(&self, ok: impl Fn(&MutatorInner) -> bool) -> bool {
         self.ack_waiting.store(true, Ordering::SeqCst);
-        let reg = self.mutators.lock();
-        reg.iter().all(|m| {
-            // SAFETY: registered mutators stay allocated while the registry
-            // lock is held (deregistration takes it).
-            let m = unsafe { m.0.as_ref() };
-            m.scope.load(Ordering::SeqCst) != IN || ok(m)
-        })
+        let all = {
+            let reg = self.mutators.lock();
+            reg.iter().all(|m| {
+                // SAFETY: registered mutators stay allocated while the
+                // registry lock is held (deregistration takes it).
+                let m = unsafe { m.0.as_ref() };
+                m.scope.load(Ordering::SeqCst) != IN || ok(m)
+            })
+        };
+        if all {
+            self.ack_waiting.store(false, Ordering::SeqCst);
+        }
+        all
     }
 
     /// Sweep termination (Go's `finishsweep_m`), without stopping anyone:
@@ -721,7 +750,10 @@ impl Inner {
                 m.scope.store(OUT, Ordering::SeqCst);
             }
             match heap.finish_sweep() {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.ack_waiting.store(false, Ordering::SeqCst);
+                    return;
+                }
                 Err(_) => {
                     heap.request_handshake();
                     self.ack_waiting.store(true, Ordering::SeqCst);
@@ -772,7 +804,7 @@ impl Inner {
         {
             let h = self.history.lock();
             self.assist_goal.store(h.heap_goal, Ordering::Relaxed);
-            self.assist_ratio
+            self.assist_expected
                 .store(h.heap_marked.max(1 << 20), Ordering::Relaxed);
         }
         // Roots.
@@ -886,14 +918,7 @@ impl Inner {
         // The goal follows what the mark found reachable (objects
         // allocated black during the mark are mostly garbage by the next).
         let goal = heap_goal(&self.config.pacer, marked_bytes, overhead);
-        // Trigger ahead of the goal so that the concurrent mark finishes
-        // near it (Go's trigger; a fixed 7/8 of the runway here).
-        let trigger = if goal == u64::MAX {
-            goal
-        } else {
-            marked_bytes + goal.saturating_sub(marked_bytes) / 8 * 7
-        };
-        heap.set_gc_trigger(trigger);
+        heap.set_gc_trigger(trigger(marked_bytes, goal));
         let mut retain = goal.saturating_add(goal / 10);
         if let Some(limit) = self.config.pacer.memory_limit {
             retain = retain.min((limit - limit / 20).saturating_sub(overhead.metadata));
@@ -978,7 +1003,7 @@ impl Inner {
             None
         };
         let Some(pool) = pool else {
-            let mut t = Tracer::new_shared(heap).with_cycle(c).with_fault(fault);
+            let mut t = Tracer::marker(heap, c).with_fault(fault);
             t.drain_from(&self.injector);
             totals.objects += t.marked_objects;
             totals.bytes += t.marked_bytes;
@@ -999,12 +1024,12 @@ impl Inner {
             for w in deques {
                 let ctx = &ctx;
                 s.spawn(move |_| {
-                    let mut t = Tracer::new_shared(heap).with_cycle(c).with_fault(fault);
+                    let mut t = Tracer::marker(heap, c).with_fault(fault);
                     t.drain_parallel(ctx, &w, false);
                     ctx.add_totals(&t);
                 });
             }
-            let mut t = Tracer::new_shared(heap).with_cycle(c).with_fault(fault);
+            let mut t = Tracer::marker(heap, c).with_fault(fault);
             t.drain_parallel(&ctx, &own, true);
             ctx.add_totals(&t);
         });
@@ -1030,6 +1055,7 @@ impl Inner {
                 })
             };
             if all {
+                self.ack_waiting.store(false, Ordering::SeqCst);
                 break;
             }
             self.wait_acks();
@@ -1039,25 +1065,16 @@ impl Inner {
         let reg = self.mutators.lock();
         let mut g = self.gate.lock();
         let c = self.phase.load(Ordering::SeqCst) >> 1;
-        let mut t = Tracer::new_light(&self.heap, c);
         for m in reg.iter() {
             // SAFETY: registered, registry locked.
             let m = unsafe { m.0.as_ref() };
             if m.scope.load(Ordering::SeqCst) == PARKED {
                 // SAFETY: the owner is parked (it stored PARKED after its
                 // last use of the buffer and waits for start_world).
-                unsafe {
-                    m.wbuf.with_mut(|b| {
-                        for a in (*b).drain(..) {
-                            t.edge(a);
-                        }
-                    })
-                };
+                let buf = unsafe { m.wbuf.with_mut(|b| std::mem::take(&mut *b)) };
+                self.shade_locked(&mut g, c, buf);
             }
         }
-        g.late_work += t.marked_objects;
-        self.account_side(&t);
-        t.publish_grey(&self.injector);
     }
 
     fn start_world(&self) {
@@ -1397,13 +1414,7 @@ impl MutatorCore {
         let cyc = inner.local.get().cycle;
         let mut g = gc.gate.lock();
         if gc.phase.load(Ordering::SeqCst) == (cyc << 1) | MARKING {
-            let mut t = Tracer::new_light(&gc.heap, cyc);
-            for a in &buf {
-                t.edge(*a);
-            }
-            g.late_work += t.marked_objects;
-            gc.account_side(&t);
-            t.publish_grey(&gc.injector);
+            gc.shade_locked(&mut g, cyc, buf.iter().copied());
         }
         drop(g);
         let mut buf = buf;
@@ -1476,7 +1487,7 @@ impl MutatorCore {
     }
 
     /// Mark assist (Go's `gcAssistAlloc`): after taking `bytes` of new
-    /// spans during a mark, scan about `bytes × assist_ratio` bytes of grey
+    /// spans during a mark, scan about `bytes × assist_expected` bytes of grey
     /// objects, so that the mark keeps up with allocation. Never waits:
     /// with no grey object to take, the debt is forgiven.
     fn assist(&self, bytes: u64) {
@@ -1485,9 +1496,16 @@ impl MutatorCore {
         // runway is left to the goal, the more scan work per byte.
         let goal = gc.assist_goal.load(Ordering::Relaxed);
         let runway = goal.saturating_sub(gc.heap.heap_live()).max(256 << 10);
-        let expected = gc.assist_ratio.load(Ordering::Relaxed);
+        let expected = gc.assist_expected.load(Ordering::Relaxed);
         let budget = (bytes as u128 * expected as u128 / runway as u128).min(16 << 20) as u64;
         if budget == 0 || gc.injector.is_empty() {
+            if gc.heap.heap_live() > goal {
+                // Over the goal with nothing to take: give the mark
+                // workers the CPU (Go parks such an assist until the
+                // background workers have done the work; one yield per
+                // refill is the bounded version of that).
+                crate::sync::thread::yield_now();
+            }
             return;
         }
         let cyc = self.inner().local.get().cycle;
@@ -1539,6 +1557,30 @@ impl MutatorCore {
         let full = unsafe {
             self.inner().wbuf.with_mut(|b| {
                 (*b).push(addr);
+                (*b).len() >= WBUF_CAP
+            })
+        };
+        if full {
+            self.flush_wbuf();
+        }
+    }
+
+    /// The write barrier's slow path for a whole value: `f` traces it
+    /// with a recorder that appends every GC pointer straight to this
+    /// mutator's barrier buffer (no allocation); a full buffer is then
+    /// flushed into the mark.
+    ///
+    /// # Safety
+    /// 1. As for [`MutatorCore::alloc`].
+    pub unsafe fn shade_with(&self, f: impl FnOnce(&mut Tracer<'_>)) {
+        let heap = &*self.gc().heap;
+        // SAFETY: obligation 1: owner; `f` only reports pointers to the
+        // recorder, it cannot reach this buffer otherwise.
+        let full = unsafe {
+            self.inner().wbuf.with_mut(|b| {
+                let mut r = Tracer::recorder_into(heap, &mut *b);
+                f(&mut r);
+                drop(r);
                 (*b).len() >= WBUF_CAP
             })
         };

@@ -1,6 +1,6 @@
-//! The pacer: when the next cycle starts (Go's `mgcpacer.go`, reduced to
-//! what a stop-the-world mark needs; mark assists and the trigger ahead of
-//! the goal arrive with concurrent marking).
+//! The pacer: when the next cycle starts (Go's `mgcpacer.go`, reduced: a
+//! fixed trigger ratio instead of Go's feedback controller; the assist
+//! ratio is computed by the collector from the goal set here).
 //!
 //! - **GOGC**: `goal = marked × (1 + gc_percent/100)`, at least
 //!   `min_heap × gc_percent/100` (Go's `heapMinimum`, 4 MiB at GOGC=100),
@@ -48,6 +48,17 @@ pub struct Overhead {
     pub metadata: u64,
 }
 
+/// Where the next cycle starts: 7/8 of the way from `marked` to `goal`, so
+/// that the concurrent mark (during which mutators keep allocating)
+/// finishes near the goal (Go's trigger, without its feedback loop).
+/// `u64::MAX` when there is no goal.
+pub fn trigger(marked: u64, goal: u64) -> u64 {
+    if goal == u64::MAX {
+        return goal;
+    }
+    marked + goal.saturating_sub(marked) / 8 * 7
+}
+
 /// The heap goal after a cycle that marked `marked` bytes.
 pub fn heap_goal(cfg: &PacerConfig, marked: u64, overhead: Overhead) -> u64 {
     let floor = marked + (marked / 16).max(1 << 20);
@@ -71,6 +82,15 @@ pub fn heap_goal(cfg: &PacerConfig, marked: u64, overhead: Overhead) -> u64 {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trigger_is_ahead_of_the_goal() {
+        assert_eq!(trigger(8 << 20, 16 << 20), 15 << 20);
+        assert_eq!(trigger(0, 8 << 20), 7 << 20);
+        assert_eq!(trigger(1 << 20, u64::MAX), u64::MAX);
+        // A goal at the floor still leaves a trigger above `marked`.
+        assert!(trigger(100, 100 + (1 << 20)) > 100);
+    }
 
     #[test]
     fn gogc_goal() {

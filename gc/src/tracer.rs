@@ -33,7 +33,7 @@ use std::collections::HashSet;
 pub struct Tracer<'h> {
     heap: &'h MHeap,
     grey: Vec<usize>,
-    mode: Mode,
+    mode: Mode<'h>,
     /// Objects this tracer marked (or, in checkmark mode, visited).
     pub(crate) marked_objects: u64,
     /// Bytes (slot sizes) of those objects.
@@ -51,19 +51,18 @@ pub struct Tracer<'h> {
     cache_span: Option<&'h MSpan>,
     cache_lo: usize,
     cache_len: usize,
-    /// True when this tracer is the only marker (it may then set mark bits
-    /// without locked instructions); false for parallel mark workers.
-    exclusive: bool,
     /// The collection cycle this tracer marks for (0: none). Cells use it
     /// for their once-per-cycle scan claim (see [`Tracer::marking_cycle`]).
     cycle: u64,
 }
 
-enum Mode {
+enum Mode<'h> {
+    /// Mark bits are set atomically (mutators allocate black and other
+    /// markers run concurrently).
     Mark,
-    /// Collect the reported addresses without marking (the write
-    /// barrier's shading of a cell's contents into a barrier buffer).
-    Record,
+    /// Collect the reported addresses into a buffer without marking (the
+    /// write barrier's shading into a mutator's barrier buffer).
+    Record(&'h mut Vec<usize>),
     Check {
         visited: HashSet<usize>,
         unmarked: Vec<usize>,
@@ -71,30 +70,11 @@ enum Mode {
 }
 
 impl<'h> Tracer<'h> {
-    pub(crate) fn new(heap: &'h MHeap) -> Self {
-        Tracer {
-            grey: Vec::with_capacity(1024),
-            ..Tracer::new_bare(heap)
-        }
-    }
-
-    /// A shared-marking tracer for cycle `cycle` whose grey stack starts
-    /// empty (no up-front allocation): for barrier-buffer flushes, weak
-    /// upgrades and mark assists.
-    pub(crate) fn new_light(heap: &'h MHeap, cycle: u64) -> Self {
-        Tracer {
-            grey: Vec::new(),
-            exclusive: false,
-            cycle,
-            ..Tracer::new_bare(heap)
-        }
-    }
-
-    fn new_bare(heap: &'h MHeap) -> Self {
+    fn with_mode(heap: &'h MHeap, mode: Mode<'h>, cycle: u64, grey: Vec<usize>) -> Self {
         Tracer {
             heap,
-            grey: Vec::new(),
-            mode: Mode::Mark,
+            grey,
+            mode,
             marked_objects: 0,
             marked_bytes: 0,
             scanned_objects: 0,
@@ -103,15 +83,21 @@ impl<'h> Tracer<'h> {
             cache_span: None,
             cache_lo: 0,
             cache_len: 0,
-            exclusive: true,
-            cycle: 0,
+            cycle,
         }
     }
 
-    /// Marks for cycle `cycle` (see [`Tracer::marking_cycle`]).
-    pub(crate) fn with_cycle(mut self, cycle: u64) -> Self {
-        self.cycle = cycle;
-        self
+    /// A mark worker of cycle `cycle` (a grey stack sized for a long
+    /// drain).
+    pub(crate) fn marker(heap: &'h MHeap, cycle: u64) -> Self {
+        Self::with_mode(heap, Mode::Mark, cycle, Vec::with_capacity(1024))
+    }
+
+    /// A marker of cycle `cycle` whose grey stack starts empty (no
+    /// up-front allocation): for barrier-buffer flushes, weak upgrades,
+    /// the root scan and mark assists.
+    pub(crate) fn new_light(heap: &'h MHeap, cycle: u64) -> Self {
+        Self::with_mode(heap, Mode::Mark, cycle, Vec::new())
     }
 
     /// `Some(cycle)` if this tracer is a marker of a concurrent cycle: a
@@ -135,15 +121,6 @@ impl<'h> Tracer<'h> {
         matches!(self.mode, Mode::Check { .. })
     }
 
-    /// A tracer for one of several parallel mark workers (marks with
-    /// atomic read-modify-writes).
-    pub(crate) fn new_shared(heap: &'h MHeap) -> Self {
-        Tracer {
-            exclusive: false,
-            ..Tracer::new(heap)
-        }
-    }
-
     /// A marking tracer that deliberately loses every `n`-th object it
     /// would mark (n = 0: none). Only for showing that checkmark catches a
     /// broken mark; see `GcConfig::fault_lose_every`.
@@ -153,13 +130,11 @@ impl<'h> Tracer<'h> {
     }
 
     pub(crate) fn new_checkmark(heap: &'h MHeap) -> Self {
-        Tracer {
-            mode: Mode::Check {
-                visited: HashSet::new(),
-                unmarked: Vec::new(),
-            },
-            ..Tracer::new(heap)
-        }
+        let mode = Mode::Check {
+            visited: HashSet::new(),
+            unmarked: Vec::new(),
+        };
+        Self::with_mode(heap, mode, 0, Vec::with_capacity(1024))
     }
 
     /// Reports the GC pointer `addr` (the address a `Gc` holds: the value
@@ -172,9 +147,9 @@ impl<'h> Tracer<'h> {
     /// safely, so the process aborts with a message.
     #[inline]
     pub fn edge(&mut self, addr: usize) {
-        if let Mode::Record = self.mode {
+        if let Mode::Record(buf) = &mut self.mode {
             // Checked when the collector drains the barrier buffer.
-            self.grey.push(addr);
+            buf.push(addr);
             return;
         }
         let o = match self.cache_span {
@@ -197,7 +172,7 @@ impl<'h> Tracer<'h> {
             }
         };
         match &mut self.mode {
-            Mode::Record => {}
+            Mode::Record(_) => {}
             Mode::Mark => {
                 if self.skip_every != 0 && !o.span.is_marked(o.index) {
                     self.found += 1;
@@ -205,14 +180,7 @@ impl<'h> Tracer<'h> {
                         return; // injected fault: the object stays white
                     }
                 }
-                let was = if self.exclusive {
-                    // SAFETY: an exclusive tracer is the only marker while
-                    // the world is stopped (collector.rs), so no other
-                    // thread sets mark or page-mark bits.
-                    unsafe { self.heap.mark_found_unshared(&o) }
-                } else {
-                    self.heap.mark_found(&o)
-                };
+                let was = self.heap.mark_found(&o);
                 if was {
                     return;
                 }
@@ -233,19 +201,11 @@ impl<'h> Tracer<'h> {
         }
     }
 
-    /// A tracer that only records the addresses reported to it (used by
-    /// the write barrier to shade a value's pointers into the mutator's
-    /// barrier buffer); read them with [`Tracer::into_recorded`].
-    pub fn recorder(heap: &'h MHeap) -> Self {
-        Tracer {
-            mode: Mode::Record,
-            ..Tracer::new(heap)
-        }
-    }
-
-    /// The addresses a [`Tracer::recorder`] saw.
-    pub fn into_recorded(self) -> Vec<usize> {
-        self.grey
+    /// A tracer that only records the addresses reported to it, appending
+    /// them to `buf` (the write barrier shades a value's pointers straight
+    /// into its mutator's barrier buffer).
+    pub fn recorder_into(heap: &'h MHeap, buf: &'h mut Vec<usize>) -> Self {
+        Self::with_mode(heap, Mode::Record(buf), 0, Vec::new())
     }
 
     /// Scans grey objects until none is left (Go's `gcDrain`).
@@ -315,7 +275,7 @@ impl<'h> Tracer<'h> {
     /// empty injector means no grey object is left anywhere.
     ///
     /// `counted`: the caller already counted this worker in `active` (the
-    /// cycle runner does, before starting the others, so that they cannot
+    /// collector thread does, before starting the others, so that they cannot
     /// see `active == 0` before it has shared its roots).
     pub(crate) fn drain_parallel(&mut self, ctx: &MarkCtx<'_>, own: &Worker<usize>, counted: bool) {
         if !counted {
@@ -421,7 +381,7 @@ impl<'h> Tracer<'h> {
     /// In checkmark mode: the reachable objects found unmarked.
     pub(crate) fn checkmark_failures(&self) -> &[usize] {
         match &self.mode {
-            Mode::Mark | Mode::Record => &[],
+            Mode::Mark | Mode::Record(_) => &[],
             Mode::Check { unmarked, .. } => unmarked,
         }
     }

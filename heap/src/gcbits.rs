@@ -214,25 +214,6 @@ pub(crate) unsafe fn set(bits: BitsPtr, i: usize) -> bool {
     w.fetch_or(m, Ordering::Relaxed) & m != 0
 }
 
-/// Sets bit `i` without a locked read-modify-write; returns whether it was
-/// already set.
-///
-/// # Safety
-/// See [`word`]; and no other thread sets bits in the same word until this
-/// returns (otherwise one of the two updates could be lost).
-#[inline(always)]
-pub(crate) unsafe fn set_unshared(bits: BitsPtr, i: usize) -> bool {
-    let m = 1u64 << (i % 64);
-    // SAFETY: forwarded to the caller.
-    let w = unsafe { word(bits, i / 64) };
-    let v = w.load(Ordering::Relaxed);
-    if v & m != 0 {
-        return true;
-    }
-    w.store(v | m, Ordering::Relaxed);
-    false
-}
-
 /// Number of set bits among the first `nbits`.
 ///
 /// # Safety

@@ -45,7 +45,9 @@
 //!   included) → span → object index in O(1), through the arena index and
 //!   magic division; mark bits are set with an atomic `fetch_or`.
 //! - `MHeap::set_allocate_black`: objects allocated during marking are born
-//!   marked (Go's `gcmarknewobject`).
+//!   marked (Go's `gcmarknewobject`); `begin_sweep` turns it off.
+//! - `MHeap::request_handshake` + `MCache::report_handshakes`: the
+//!   collector's way to reach each mutator within one allocation.
 //! - `MHeap::begin_sweep` / `sweep_one` / `finish_sweep`: the sweepgen cycle.
 //! - a free hook called for every freed object of a scan span (drop glue);
 //! - `heap_live`, `set_gc_trigger`, `MCache::take_gc_due`: pacer inputs.
@@ -55,9 +57,11 @@
 //! The heap hands out raw memory. Rust-level soundness of the *heap's own*
 //! data structures never depends on callers: bad sizes are errors, marking a
 //! wrong address does nothing or is caught by the zombie check. The two
-//! operations whose misuse could corrupt allocation state (`begin_sweep`,
-//! `set_allocate_black`: they require the world to be stopped) are `unsafe
-//! fn`s with documented obligations. See `docs/safety.md`.
+//! operations whose misuse could corrupt allocation state (`begin_sweep`:
+//! marking must be over; `set_allocate_black`: sweeping must be over) are
+//! `unsafe fn`s with documented obligations; the sweepgen itself changes
+//! under a lock every mcache slow path takes shared, so mutators may keep
+//! allocating. See `docs/safety.md`.
 //!
 //! Every atomic, lock and thread goes through [`sync`], which maps to loom
 //! under `cfg(loom)`.

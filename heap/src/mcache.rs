@@ -30,10 +30,6 @@
 use crate::error::AllocError;
 use crate::mheap::{ALLOC_BLACK, MHeap, SG_BLACK_MASK};
 
-/// A bit of the cached `alloc_state` that the heap's word never matches
-/// for long (the top bit of the handshake counter): flipping it locally
-/// sends the next allocation to `sync_state` (see `poke_if_needed`).
-const POKE: u64 = 1 << 63;
 use crate::mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanRef};
 use crate::sizeclasses::{
     MAX_SMALL_SIZE, PAGE_SHIFT, PAGE_SIZE, TINY_SIZE, TINY_SIZE_CLASS, class_size, size_to_class,
@@ -42,6 +38,12 @@ use crate::stats::LocalStats;
 use crate::sync::Arc;
 use crate::sync::atomic::Ordering;
 use std::ptr::NonNull;
+
+/// A bit of the cached `alloc_state` flipped locally to send the next
+/// allocation to `sync_state` (see `poke_if_needed`): the cached word then
+/// differs from the heap's outside the sweepgen/black bits, which a
+/// reporting cache reports as a handshake; `sync` clears it.
+const POKE: u64 = 1 << 63;
 
 /// Span class of tiny blocks: the 16-byte noscan class (Go's
 /// `tinySpanClass`).

@@ -146,7 +146,8 @@ impl<T> std::ops::Deref for CachePadded<T> {
 pub struct MHeap {
     pub(crate) config: HeapConfig,
     pages_per_arena: usize,
-    /// `sg`, rising by 2 per cycle. Written only with the world stopped.
+    /// `sg`, rising by 2 per cycle. Written only by `begin_sweep`, under
+    /// `sweep_gate` held exclusively.
     sweepgen: AtomicU32,
     /// `handshake << 33 | sweepgen << 1 | ALLOC_BLACK?`: what mcaches
     /// compare against on the fast path. The sweepgen and black bits change
@@ -407,22 +408,6 @@ impl MHeap {
         // Concurrent markers may both find the span's note stale and both
         // set the (atomic) page-mark bit: harmless. Page marks are read
         // only after marking has finished.
-        if !was && !o.span.note_page_marked(self.sweepgen()) {
-            self.set_span_page_marked(o.span);
-        }
-        was
-    }
-
-    /// [`MHeap::mark_found`] with [`MSpan::mark_unshared`]; the span's
-    /// page-mark bit is set once per mark phase (the span remembers it).
-    ///
-    /// # Safety
-    /// 1. As for [`MSpan::mark_unshared`]: no other thread sets mark bits
-    ///    of the span, or page-mark bits, concurrently.
-    #[inline]
-    pub unsafe fn mark_found_unshared(&self, o: &ObjectRef<'_>) -> bool {
-        // SAFETY: obligation 1.
-        let was = unsafe { o.span.mark_unshared(o.index) };
         if !was && !o.span.note_page_marked(self.sweepgen()) {
             self.set_span_page_marked(o.span);
         }

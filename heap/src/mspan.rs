@@ -451,26 +451,6 @@ impl MSpan {
         false
     }
 
-    /// Marks object `i` like [`MSpan::mark`], but with a plain load and
-    /// store instead of a locked read-modify-write (about 20 cycles less
-    /// per newly marked object on x86-64).
-    ///
-    /// # Safety
-    /// 1. No other thread sets mark bits of this span until this returns
-    ///    (e.g. a single marker with the world stopped and allocate-black
-    ///    off).
-    ///
-    /// # Panics
-    /// If `i >= nelems()`.
-    #[inline(always)]
-    pub unsafe fn mark_unshared(&self, i: usize) -> bool {
-        assert!(i < self.nelems(), "mark index out of range");
-        // SAFETY: i < nelems and the bitmap has nelems bits; the bitmap's
-        // arena lives while the span is InUse; obligation 1 rules out a
-        // concurrent update of the word.
-        unsafe { gcbits::set_unshared(self.mark_bits(), i) }
-    }
-
     /// Whether object `i` is marked.
     ///
     /// # Panics

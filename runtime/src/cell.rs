@@ -372,14 +372,12 @@ fn settle_claim(scanned: &AtomicU64, c: u64) {
 }
 
 /// Shades every GC pointer `value` holds into `core`'s barrier buffer.
-fn shade_all<T: Trace>(core: &MutatorCore, value: &T) {
-    let mut r = Tracer::recorder(core.collector().heap());
-    value.trace(&mut r);
-    for a in r.into_recorded() {
-        // SAFETY: `core` is the mutator of the scope the caller's borrow
-        // came from, on its thread, inside that scope.
-        unsafe { core.shade(a) };
-    }
+/// `core` must be the mutator of a scope open on this thread (callers
+/// hold a borrow of that scope).
+pub(crate) fn shade_all<T: Trace>(core: &MutatorCore, value: &T) {
+    // SAFETY: `core` is the mutator of a scope open on this thread (the
+    // callers' borrow of the scope proves it), inside that scope.
+    unsafe { core.shade_with(|r| value.trace(r)) };
 }
 
 // SAFETY: reports the contents, read only when no writer can run: a

@@ -420,21 +420,17 @@ impl<'m> Scope<'m> {
         self.barrier_slow_all(new);
     }
 
-    /// Shades one object address (weak upgrade during a mark).
+    /// Shades one object address (a root created during a mark).
     #[cold]
     pub(crate) fn barrier_slow_addr(&self, a: usize) {
         // SAFETY: we are inside this mutator's scope on its thread.
         unsafe { self.core.shade(a) };
     }
 
-    /// Scan-before-first-write: shade everything `value` points to.
+    /// Shades everything `value` points to (scan before first write, the
+    /// insertion half before S, both halves of `GcCell::set`).
     #[cold]
     pub(crate) fn barrier_slow_all<T: Trace>(&self, value: &T) {
-        let mut r = Tracer::recorder(self.collector().heap());
-        value.trace(&mut r);
-        for a in r.into_recorded() {
-            // SAFETY: we are inside this mutator's scope on its thread.
-            unsafe { self.core.shade(a) };
-        }
+        crate::cell::shade_all(self.core, value);
     }
 }

@@ -7,77 +7,13 @@
 //! exactly once. Run it with `SPANHEAP_CHECKMARK=1` to have every mark
 //! verified against a stop-the-world re-mark (CI's second pass does).
 
-use spanheap::{Gc, GcCell, GcRefCell, Heap, Root, Trace};
+use spanheap::{Gc, Heap, Root};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static VERIFIED: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts live instances (created minus dropped).
-struct Tally;
-impl Tally {
-    fn new() -> Self {
-        LIVE.fetch_add(1, Ordering::SeqCst);
-        Tally
-    }
-}
-impl Drop for Tally {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Trace)]
-struct Vertex<'gc> {
-    id: u64,
-    /// A value derived from `id`, checked on every visit.
-    check: u64,
-    payload: Box<[u64]>,
-    edges: GcRefCell<'gc, Vec<Gc<'gc, Vertex<'gc>>>>,
-    /// One more edge, stored through the hybrid barrier.
-    link: GcCell<'gc, Option<Gc<'gc, Vertex<'gc>>>>,
-    #[trace(skip)]
-    _t: Tally,
-}
-
-fn checksum(id: u64) -> u64 {
-    id.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
-
-fn vertex<'gc>(id: u64) -> Vertex<'gc> {
-    Vertex {
-        id,
-        check: checksum(id),
-        payload: (0..(id % 7 + 1)).map(|k| checksum(id ^ k)).collect(),
-        edges: GcRefCell::new(Vec::new()),
-        link: GcCell::new(None),
-        _t: Tally::new(),
-    }
-}
-
-fn verify(v: &Vertex<'_>) {
-    assert_eq!(v.check, checksum(v.id), "vertex {} corrupted", v.id);
-    assert_eq!(v.payload.len() as u64, v.id % 7 + 1);
-    for (k, &x) in v.payload.iter().enumerate() {
-        assert_eq!(
-            x,
-            checksum(v.id ^ k as u64),
-            "payload of {} corrupted",
-            v.id
-        );
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+#[path = "support/graph.rs"]
+mod graph;
+use graph::{LIVE, Rng, VERIFIED, Vertex, verify, vertex};
 
 #[test]
 fn mutators_in_open_scopes_while_marks_run() {

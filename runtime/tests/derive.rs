@@ -43,9 +43,10 @@ fn leaf(val: u64) -> Leaf {
 /// The addresses `v.trace` reports, sorted.
 fn traced<T: Trace>(cx: &Scope<'_>, v: &T) -> Vec<usize> {
     let heap = cx.heap();
-    let mut t = Tracer::recorder(heap.collector().heap());
+    let mut r = Vec::new();
+    let mut t = Tracer::recorder_into(heap.collector().heap(), &mut r);
     v.trace(&mut t);
-    let mut r = t.into_recorded();
+    drop(t);
     r.sort_unstable();
     r
 }

@@ -6,74 +6,13 @@
 //!
 //! Sizes are kept small for CI; `SPANHEAP_STRESS_ROUNDS=N` runs longer.
 
-use spanheap::{Gc, GcRefCell, Heap, Root, Trace};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use spanheap::{Gc, Heap, Root};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Barrier};
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static VERIFIED: AtomicUsize = AtomicUsize::new(0);
-
-/// Counts live instances (created minus dropped).
-struct Tally;
-impl Tally {
-    fn new() -> Self {
-        LIVE.fetch_add(1, Ordering::SeqCst);
-        Tally
-    }
-}
-impl Drop for Tally {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Trace)]
-struct Vertex<'gc> {
-    id: u64,
-    /// A value derived from `id`, checked on every visit.
-    check: u64,
-    payload: Box<[u64]>,
-    edges: GcRefCell<'gc, Vec<Gc<'gc, Vertex<'gc>>>>,
-    #[trace(skip)]
-    _t: Tally,
-}
-
-fn checksum(id: u64) -> u64 {
-    id.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
-
-fn vertex<'gc>(id: u64) -> Vertex<'gc> {
-    Vertex {
-        id,
-        check: checksum(id),
-        payload: (0..(id % 7 + 1)).map(|k| checksum(id ^ k)).collect(),
-        edges: GcRefCell::new(Vec::new()),
-        _t: Tally::new(),
-    }
-}
-
-fn verify(v: &Vertex<'_>) {
-    assert_eq!(v.check, checksum(v.id), "vertex {} corrupted", v.id);
-    assert_eq!(v.payload.len() as u64, v.id % 7 + 1);
-    for (k, &x) in v.payload.iter().enumerate() {
-        assert_eq!(
-            x,
-            checksum(v.id ^ k as u64),
-            "payload of {} corrupted",
-            v.id
-        );
-    }
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
+#[path = "support/graph.rs"]
+mod graph;
+use graph::{LIVE, Rng, VERIFIED, Vertex, verify, vertex};
 
 #[test]
 fn threads_mutating_a_shared_cyclic_graph_while_collecting() {
