@@ -200,6 +200,9 @@ thread_local! {
     static ACTIVE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
+/// Bytes per heap page (the sweep assist's unit).
+const PAGE_BYTES: u64 = spanheap_heap::sizeclasses::PAGE_SIZE as u64;
+
 /// `Inner::phase` bit: a mark is running.
 const MARKING: u64 = 1;
 
@@ -246,6 +249,14 @@ pub(crate) struct Inner {
     gate: Mutex<GateState>,
     /// Grey objects shared by workers, assists and flushes.
     injector: Injector<usize>,
+    /// Unpaid cell debts: `GcRefCell`s a marker skipped because a writer
+    /// held them (`Tracer::owe_cell`, taken over by the writer with
+    /// `MutatorCore::take_owed_cell` once it has shaded the contents),
+    /// whose contents have not yet been flushed from that writer's
+    /// buffer. Invariant: at least the sum of all `WBuf::owed`
+    /// (incremented here first, decremented here last). Termination
+    /// requires 0.
+    owed_cells: AtomicUsize,
     /// Objects marked / bytes marked / objects scanned this cycle outside
     /// the mark workers (flushes, upgrades, assists).
     side_marked: AtomicU64,
@@ -295,6 +306,10 @@ struct GateState {
     /// Assists between joining (under the gate, while marking) and
     /// leaving; termination requires none.
     assists: usize,
+    /// Assists that joined, over all cycles: a termination round during
+    /// which one joined is not clean (it may have scanned objects, and
+    /// skipped a `GcRefCell` a writer had just shaded into its buffer).
+    assists_joined: u64,
 }
 
 struct Ctl {
@@ -411,8 +426,10 @@ impl Collector {
             gate: Mutex::new(GateState {
                 late_work: 0,
                 assists: 0,
+                assists_joined: 0,
             }),
             injector: Injector::new(),
+            owed_cells: AtomicUsize::new(0),
             side_marked: AtomicU64::new(0),
             side_bytes: AtomicU64::new(0),
             side_scanned: AtomicU64::new(0),
@@ -525,7 +542,7 @@ impl Collector {
         mcache.report_handshakes(true);
         let core = Box::new(MutatorInner {
             mcache: UnsafeCell::new(mcache),
-            wbuf: UnsafeCell::new(Vec::new()),
+            wbuf: UnsafeCell::new(WBuf::default()),
             local: Cell::new(Local::default()),
             allocs: Cell::new(0),
             stress: self.inner.config.stress,
@@ -659,7 +676,7 @@ impl Inner {
     /// the gate, with the phase checked to be that cycle's mark; counts
     /// what was found white in `late_work` (the termination check).
     fn shade_locked(&self, g: &mut GateState, cycle: u64, addrs: impl IntoIterator<Item = usize>) {
-        let mut t = Tracer::new_light(&self.heap, cycle);
+        let mut t = Tracer::new_light(&self.heap, cycle, &self.owed_cells);
         for a in addrs {
             t.edge(a);
         }
@@ -770,7 +787,7 @@ impl Inner {
         self.finish_previous_sweep();
         let heap_before = heap.heap_live();
 
-        // Mark start: allocate-black and the phase, under the gate.
+        // Mark start: the phase, under the gate.
         let (c, pause_start) = {
             let _g = self.gate.lock();
             let ts = Instant::now();
@@ -782,8 +799,8 @@ impl Inner {
             (c, ts.elapsed())
         };
         let t1 = Instant::now();
-        // Round A: every mutator in a scope turns its barrier and
-        // allocate-black on at its next handshake.
+        // Round A: every mutator in a scope turns its barrier on at its
+        // next handshake.
         heap.request_handshake();
         while !self.all_in_scope(|m| m.ack_a.load(Ordering::SeqCst) >= c) {
             self.wait_acks();
@@ -809,7 +826,7 @@ impl Inner {
         }
         // Roots.
         {
-            let mut t = Tracer::new_light(heap, c);
+            let mut t = Tracer::new_light(heap, c, &self.owed_cells);
             self.roots.for_each_value(|a| t.edge(a));
             self.account_side(&t);
             t.publish_grey(&self.injector);
@@ -833,19 +850,23 @@ impl Inner {
             }
             // Termination round (Go's ragged `forEachP` flush): every
             // mutator in a scope flushes its barrier buffer once; if no
-            // flush or weak upgrade found a white object meanwhile and no
-            // grey object is left, no grey object exists anywhere.
-            let (w0, round) = {
+            // flush or weak upgrade found a white object meanwhile, no
+            // marker scanned anything, no cell debt is open and no grey
+            // object is left, no grey object exists anywhere.
+            let (w0, a0, round) = {
                 let g = self.gate.lock();
                 (
                     g.late_work,
+                    g.assists_joined,
                     self.flush_round.fetch_add(1, Ordering::SeqCst) + 1,
                 )
             };
             heap.request_handshake();
+            let mut scanned_in_round = false;
             while !self.all_in_scope(|m| m.ack_flush.load(Ordering::SeqCst) >= round) {
                 if !self.injector.is_empty() {
                     self.drain_round(heap, c, &mut totals);
+                    scanned_in_round = true;
                 } else {
                     self.wait_acks();
                 }
@@ -854,7 +875,13 @@ impl Inner {
                 self.stop_world();
             }
             let g = self.gate.lock();
-            if g.late_work != w0 || !self.injector.is_empty() || g.assists != 0 {
+            if g.late_work != w0
+                || scanned_in_round
+                || g.assists_joined != a0
+                || !self.injector.is_empty()
+                || g.assists != 0
+                || self.owed_cells.load(Ordering::SeqCst) != 0
+            {
                 drop(g);
                 if self.config.checkmark {
                     self.start_world();
@@ -1003,7 +1030,7 @@ impl Inner {
             None
         };
         let Some(pool) = pool else {
-            let mut t = Tracer::marker(heap, c).with_fault(fault);
+            let mut t = Tracer::marker(heap, c, &self.owed_cells).with_fault(fault);
             t.drain_from(&self.injector);
             totals.objects += t.marked_objects;
             totals.bytes += t.marked_bytes;
@@ -1024,12 +1051,12 @@ impl Inner {
             for w in deques {
                 let ctx = &ctx;
                 s.spawn(move |_| {
-                    let mut t = Tracer::marker(heap, c).with_fault(fault);
+                    let mut t = Tracer::marker(heap, c, &self.owed_cells).with_fault(fault);
                     t.drain_parallel(ctx, &w, false);
                     ctx.add_totals(&t);
                 });
             }
-            let mut t = Tracer::marker(heap, c).with_fault(fault);
+            let mut t = Tracer::marker(heap, c, &self.owed_cells).with_fault(fault);
             t.drain_parallel(&ctx, &own, true);
             ctx.add_totals(&t);
         });
@@ -1072,7 +1099,8 @@ impl Inner {
                 // SAFETY: the owner is parked (it stored PARKED after its
                 // last use of the buffer and waits for start_world).
                 let buf = unsafe { m.wbuf.with_mut(|b| std::mem::take(&mut *b)) };
-                self.shade_locked(&mut g, c, buf);
+                self.shade_locked(&mut g, c, buf.entries);
+                self.owed_cells.fetch_sub(buf.owed, Ordering::SeqCst);
             }
         }
     }
@@ -1186,16 +1214,30 @@ struct Local {
     flushed: u64,
 }
 
+/// A mutator's barrier buffer.
+#[derive(Default)]
+struct WBuf {
+    /// Addresses shaded by the write barrier, not yet marked.
+    entries: Vec<usize>,
+    /// Cell debts this buffer carries: `GcRefCell`s that a marker skipped
+    /// because this mutator held them, whose contents this mutator has
+    /// since shaded into `entries`. Each was counted in
+    /// `Inner::owed_cells` by the marker before the skip became visible,
+    /// and is subtracted after the entries were flushed, so the
+    /// termination check (`owed_cells == 0`) cannot miss contents that
+    /// only this buffer protects.
+    owed: usize,
+}
+
 /// Per-mutator collector state, owned by its [`MutatorCore`] and reachable
 /// from the registry.
 struct MutatorInner {
     /// Used by the owner inside its scopes, or by the collector after
     /// claiming the mutator (BUSY) while it is outside them.
     mcache: UnsafeCell<MCache>,
-    /// Barrier buffer (Go's `wbBuf`): addresses shaded by the write
-    /// barrier, flushed into the mark by the owner (or by the collector
-    /// while the owner is parked).
-    wbuf: UnsafeCell<Vec<usize>>,
+    /// Barrier buffer (Go's `wbBuf`), flushed into the mark by the owner
+    /// (or by the collector while the owner is parked).
+    wbuf: UnsafeCell<WBuf>,
     /// Owner only.
     local: Cell<Local>,
     /// Allocations since the last stress request (owner only).
@@ -1351,6 +1393,11 @@ impl MutatorCore {
                     flushed: gc.flush_round.load(Ordering::SeqCst),
                 };
                 inner.ack_a.store(cyc, Ordering::SeqCst);
+                // Rounds opened before our barrier was on (we were outside
+                // our scopes, so not waited for) have nothing of ours to
+                // flush: acknowledge them, or a round opened just before
+                // this entry would wait for us forever.
+                inner.ack_flush.store(l.flushed, Ordering::SeqCst);
                 acked = true;
             }
             if clean && l.pre_s && gc.s_round.load(Ordering::SeqCst) == cyc {
@@ -1376,8 +1423,15 @@ impl MutatorCore {
             // reachable object was; see docs/concurrency.md).
             l.marking = false;
             l.pre_s = false;
-            // SAFETY: owner.
-            unsafe { inner.wbuf.with_mut(|b| (*b).clear()) };
+            // SAFETY: owner. (No cell debt is left: the mark ended only
+            // with `owed_cells == 0`, and only markers open debts.)
+            let owed = unsafe {
+                inner.wbuf.with_mut(|b| {
+                    (*b).entries.clear();
+                    (*b).owed
+                })
+            };
+            debug_assert_eq!(owed, 0, "a cell debt outlived its mark");
         }
         inner.local.set(l);
         if acked {
@@ -1402,28 +1456,40 @@ impl MutatorCore {
 
     /// Moves the barrier buffer into the mark: marks each entry and shares
     /// the grey ones, under the gate, if this mutator's cycle is still
-    /// marking; otherwise drops them (they were all marked).
+    /// marking (otherwise they were all marked: drops them); then pays the
+    /// buffer's cell debts (see `WBuf::owed`).
     fn flush_wbuf(&self) {
         let gc = self.gc();
         let inner = self.inner();
         // SAFETY: owner, not inside a push.
-        let buf = unsafe { inner.wbuf.with_mut(|b| std::mem::take(&mut *b)) };
-        if buf.is_empty() {
+        let (mut entries, owed) = unsafe {
+            inner.wbuf.with_mut(|b| {
+                (
+                    std::mem::take(&mut (*b).entries),
+                    std::mem::take(&mut (*b).owed),
+                )
+            })
+        };
+        if entries.is_empty() && owed == 0 {
             return;
         }
         let cyc = inner.local.get().cycle;
         let mut g = gc.gate.lock();
         if gc.phase.load(Ordering::SeqCst) == (cyc << 1) | MARKING {
-            gc.shade_locked(&mut g, cyc, buf.iter().copied());
+            gc.shade_locked(&mut g, cyc, entries.iter().copied());
         }
         drop(g);
-        let mut buf = buf;
-        buf.clear();
+        if owed != 0 {
+            // After the flush: the debt covered exactly these entries.
+            gc.owed_cells.fetch_sub(owed, Ordering::SeqCst);
+            gc.notify_collector();
+        }
+        entries.clear();
         // SAFETY: owner; keep the allocation for the next entries.
         unsafe {
             inner.wbuf.with_mut(|b| {
-                if (*b).is_empty() {
-                    *b = buf;
+                if (*b).entries.is_empty() {
+                    (*b).entries = entries;
                 }
             })
         };
@@ -1483,6 +1549,23 @@ impl MutatorCore {
         unsafe { inner.mcache.with_mut(|c| (*c).sync()) };
         if bytes > 0 && inner.local.get().marking {
             self.assist(bytes);
+        } else if due {
+            self.sweep_assist(bytes);
+        }
+    }
+
+    /// Over the trigger outside a mark, the next cycle can start only once
+    /// the previous sweep is finished: help it, sweeping about twice the
+    /// bytes just taken (Go's proportional sweep, `deductSweepCredit`), so
+    /// that allocation does not run ahead of the collector thread.
+    fn sweep_assist(&self, bytes: u64) {
+        let heap = &*self.gc().heap;
+        let mut swept = 0u64;
+        while swept < 2 * bytes.max(PAGE_BYTES) {
+            match heap.sweep_one() {
+                Some(pages) => swept += pages as u64 * PAGE_BYTES,
+                None => break,
+            }
         }
     }
 
@@ -1511,12 +1594,22 @@ impl MutatorCore {
         let cyc = self.inner().local.get().cycle;
         {
             let mut g = gc.gate.lock();
-            if gc.phase.load(Ordering::SeqCst) != (cyc << 1) | MARKING {
+            // Scan only from T on (every mutator in a scope has its
+            // barrier on, `s_round == cyc`): an object scanned earlier
+            // could be written without a barrier by a mutator that has not
+            // acknowledged A, hiding the stored pointer from the mark; and
+            // a cell it found held by such a writer would never be settled.
+            // (Flushes before T only grey objects: the mark scans them
+            // after T.)
+            if gc.phase.load(Ordering::SeqCst) != (cyc << 1) | MARKING
+                || gc.s_round.load(Ordering::SeqCst) != cyc
+            {
                 return;
             }
             g.assists += 1;
+            g.assists_joined += 1;
         }
-        let mut t = Tracer::new_light(&gc.heap, cyc);
+        let mut t = Tracer::new_light(&gc.heap, cyc, &gc.owed_cells);
         t.assist_from(&gc.injector, budget);
         gc.account_side(&t);
         gc.gate.lock().assists -= 1;
@@ -1556,8 +1649,8 @@ impl MutatorCore {
         // SAFETY: obligation 1: owner.
         let full = unsafe {
             self.inner().wbuf.with_mut(|b| {
-                (*b).push(addr);
-                (*b).len() >= WBUF_CAP
+                (*b).entries.push(addr);
+                (*b).entries.len() >= WBUF_CAP
             })
         };
         if full {
@@ -1578,15 +1671,31 @@ impl MutatorCore {
         // recorder, it cannot reach this buffer otherwise.
         let full = unsafe {
             self.inner().wbuf.with_mut(|b| {
-                let mut r = Tracer::recorder_into(heap, &mut *b);
+                let mut r = Tracer::barrier_recorder(heap, &mut (*b).entries);
                 f(&mut r);
                 drop(r);
-                (*b).len() >= WBUF_CAP
+                (*b).entries.len() >= WBUF_CAP
             })
         };
         if full {
             self.flush_wbuf();
         }
+    }
+
+    /// Takes over a debt a marker recorded with `Tracer::owe_cell` for a
+    /// cell this mutator holds, after shading the cell's contents into
+    /// the buffer: it is paid at the next flush.
+    ///
+    /// # Safety
+    /// 1. As for [`MutatorCore::alloc`].
+    /// 2. The caller holds the cell's write flag, has shaded its contents
+    ///    into this mutator's buffer, and has just moved the cell out of
+    ///    the owed state (each marker debt is taken over exactly once): an
+    ///    extra payment would let `owed_cells` reach 0 while another
+    ///    mutator's debt is still open, and the mark end too early.
+    pub unsafe fn take_owed_cell(&self) {
+        // SAFETY: obligation 1: owner; no push is in progress.
+        unsafe { self.inner().wbuf.with_mut(|b| (*b).owed += 1) };
     }
 
     /// Runs a collection now and waits for it.
@@ -1617,6 +1726,11 @@ impl Drop for MutatorCore {
         // cannot reach it any more, and we are its owner (a leaked Box).
         let mut inner = unsafe { Box::from_raw(me.as_ptr()) };
         inner.mcache.get_mut().release_all();
+        // Every scope was left, and leaving pays the buffer's cell debts
+        // (a flush while marking, or the handshake after the mark ended).
+        // SAFETY: we own `inner`.
+        let owed = unsafe { inner.wbuf.with_mut(|b| (*b).owed) };
+        debug_assert_eq!(owed, 0, "a mutator dropped with unpaid cell debts");
         self.collector.inner.notify_collector();
     }
 }

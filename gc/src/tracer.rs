@@ -54,6 +54,10 @@ pub struct Tracer<'h> {
     /// The collection cycle this tracer marks for (0: none). Cells use it
     /// for their once-per-cycle scan claim (see [`Tracer::marking_cycle`]).
     cycle: u64,
+    /// The collector's count of cells a marker skipped because a writer
+    /// held them, whose writers have not yet shaded and flushed them
+    /// (markers only; see [`Tracer::owe_cell`]).
+    owed: Option<&'h AtomicUsize>,
 }
 
 enum Mode<'h> {
@@ -61,8 +65,12 @@ enum Mode<'h> {
     /// markers run concurrently).
     Mark,
     /// Collect the reported addresses into a buffer without marking (the
-    /// write barrier's shading into a mutator's barrier buffer).
-    Record(&'h mut Vec<usize>),
+    /// write barrier's shading into a mutator's barrier buffer); with
+    /// `skip_marked`, only those not marked yet.
+    Record {
+        buf: &'h mut Vec<usize>,
+        skip_marked: bool,
+    },
     Check {
         visited: HashSet<usize>,
         unmarked: Vec<usize>,
@@ -84,20 +92,45 @@ impl<'h> Tracer<'h> {
             cache_lo: 0,
             cache_len: 0,
             cycle,
+            owed: None,
         }
     }
 
     /// A mark worker of cycle `cycle` (a grey stack sized for a long
     /// drain).
-    pub(crate) fn marker(heap: &'h MHeap, cycle: u64) -> Self {
-        Self::with_mode(heap, Mode::Mark, cycle, Vec::with_capacity(1024))
+    pub(crate) fn marker(heap: &'h MHeap, cycle: u64, owed: &'h AtomicUsize) -> Self {
+        Tracer {
+            owed: Some(owed),
+            ..Self::with_mode(heap, Mode::Mark, cycle, Vec::with_capacity(1024))
+        }
     }
 
     /// A marker of cycle `cycle` whose grey stack starts empty (no
     /// up-front allocation): for barrier-buffer flushes, weak upgrades,
     /// the root scan and mark assists.
-    pub(crate) fn new_light(heap: &'h MHeap, cycle: u64) -> Self {
-        Self::with_mode(heap, Mode::Mark, cycle, Vec::new())
+    pub(crate) fn new_light(heap: &'h MHeap, cycle: u64, owed: &'h AtomicUsize) -> Self {
+        Tracer {
+            owed: Some(owed),
+            ..Self::with_mode(heap, Mode::Mark, cycle, Vec::new())
+        }
+    }
+
+    /// Records that this marker skipped a cell because a mutator holds it
+    /// exclusively: that mutator now owes the mark a scan of the cell when
+    /// its borrow ends ([`MutatorCore::take_owed_cell`]), and the mark
+    /// cannot terminate until it has paid. Call it *before* publishing the
+    /// "owed" state in the cell.
+    ///
+    /// Only `GcRefCell`'s `Trace` impl calls it; a spurious call would keep
+    /// the mark from ending (liveness, not soundness: the count only
+    /// errs high).
+    ///
+    /// [`MutatorCore::take_owed_cell`]: crate::MutatorCore::take_owed_cell
+    #[doc(hidden)]
+    pub fn owe_cell(&mut self) {
+        if let Some(o) = self.owed {
+            o.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// `Some(cycle)` if this tracer is a marker of a concurrent cycle: a
@@ -147,11 +180,6 @@ impl<'h> Tracer<'h> {
     /// safely, so the process aborts with a message.
     #[inline]
     pub fn edge(&mut self, addr: usize) {
-        if let Mode::Record(buf) = &mut self.mode {
-            // Checked when the collector drains the barrier buffer.
-            buf.push(addr);
-            return;
-        }
         let o = match self.cache_span {
             Some(span) if addr.wrapping_sub(self.cache_lo) < self.cache_len => {
                 let index = span.object_index(addr);
@@ -172,7 +200,16 @@ impl<'h> Tracer<'h> {
             }
         };
         match &mut self.mode {
-            Mode::Record(_) => {}
+            Mode::Record { buf, skip_marked } => {
+                // For the barrier, an object already marked needs no
+                // shading (mark bits only go from 0 to 1 during a mark):
+                // the buffer receives only candidates, which keeps a
+                // rescan of a big container the mark already covered cheap.
+                if !*skip_marked || !o.span.is_marked(o.index) {
+                    buf.push(addr);
+                }
+                return;
+            }
             Mode::Mark => {
                 if self.skip_every != 0 && !o.span.is_marked(o.index) {
                     self.found += 1;
@@ -205,7 +242,23 @@ impl<'h> Tracer<'h> {
     /// them to `buf` (the write barrier shades a value's pointers straight
     /// into its mutator's barrier buffer).
     pub fn recorder_into(heap: &'h MHeap, buf: &'h mut Vec<usize>) -> Self {
-        Self::with_mode(heap, Mode::Record(buf), 0, Vec::new())
+        let mode = Mode::Record {
+            buf,
+            skip_marked: false,
+        };
+        Self::with_mode(heap, mode, 0, Vec::new())
+    }
+
+    /// The write barrier's recorder: like [`Tracer::recorder_into`], but
+    /// leaves out objects already marked (call only while this mutator's
+    /// barrier is on, i.e. mark bits belong to the running mark or to one
+    /// just finished, whose buffers are dropped).
+    pub(crate) fn barrier_recorder(heap: &'h MHeap, buf: &'h mut Vec<usize>) -> Self {
+        let mode = Mode::Record {
+            buf,
+            skip_marked: true,
+        };
+        Self::with_mode(heap, mode, 0, Vec::new())
     }
 
     /// Scans grey objects until none is left (Go's `gcDrain`).
@@ -381,7 +434,7 @@ impl<'h> Tracer<'h> {
     /// In checkmark mode: the reachable objects found unmarked.
     pub(crate) fn checkmark_failures(&self) -> &[usize] {
         match &self.mode {
-            Mode::Mark | Mode::Record(_) => &[],
+            Mode::Mark | Mode::Record { .. } => &[],
             Mode::Check { unmarked, .. } => unmarked,
         }
     }

@@ -16,12 +16,25 @@
 //!   clean point (S, see `spanheap_gc::collector`), releasing the borrow
 //!   also shades what it inserted.
 //!
-//! The scan claim (`GcRefCell::scanned`): a marker CASes it from "not this
-//! cycle" to "being scanned by me", then reads the write flag; a writer
-//! takes the write flag, then reads the claim (both SeqCst: one of the two
-//! sees the other). A marker that sees a writer gives the claim back and
-//! the writer shades the contents when its borrow ends; a writer that sees
-//! a marker's claim waits for it to finish.
+//! The scan claim (`GcRefCell::scanned`, per mark cycle `c`: `DONE`,
+//! `CLAIMED`, `OWED`, or stale): a marker CASes it from stale to
+//! `CLAIMED`, then reads the write flag; a writer takes the write flag,
+//! then reads the claim (both SeqCst: one of the two sees the other). A
+//! marker that sees a writer records a debt (`Tracer::owe_cell`) and
+//! marks the cell `OWED`; the writer shades the contents when its borrow
+//! ends (or in its scan before first write, if the marker got in between
+//! its flag and its claim) and takes the debt over. A writer that sees a
+//! marker's claim waits for it to finish. Debts are paid when the
+//! writer's barrier buffer is flushed, and a mark cannot end while one is
+//! unpaid: a marker that skipped the cell has already blackened the
+//! object holding it, so until then the contents are protected only by
+//! that writer's buffer — possibly filled after the writer acknowledged
+//! the last termination round. A marker that skips a cell a writer has
+//! claimed or settled without a debt needs none: the writer's shading of
+//! the contents began before the skip and ends before the writer's next
+//! handshake, and the skip happened either before the termination round
+//! (whose flush, at that handshake or later, carries them) or during a
+//! round, which makes that round unclean (see `spanheap_gc::collector`).
 //!
 //! While this mutator's barrier is off (no mark running), the barrier is
 //! one predictable branch.
@@ -147,15 +160,26 @@ impl<T: Copy + Trace + fmt::Debug> fmt::Debug for GcCell<'_, T> {
 
 const WRITER: isize = -1;
 
+/// States of `GcRefCell::scanned` for cycle `c`: `c << 2 | state`.
+const DONE: u64 = 0;
+const CLAIMED: u64 = 1;
+const OWED: u64 = 2;
+
+#[inline(always)]
+fn st(c: u64, state: u64) -> u64 {
+    (c << 2) | state
+}
+
 /// A `RefCell` inside a GC object: `borrow_mut` takes the scope and runs
 /// the write barrier over the whole contents first.
 pub struct GcRefCell<'gc, T> {
     /// 0: free; n > 0: n readers; -1: one writer.
     flag: AtomicIsize,
     /// The scan claim of the current mark (see the module docs):
-    /// `cycle << 1` once the contents were scanned in mark `cycle` (by a
-    /// marker, or shaded by a writer's barrier); `cycle << 1 | 1` while one
-    /// thread does it. Any other value: not yet this cycle.
+    /// `cycle << 2 | DONE` once the contents were scanned in mark `cycle`
+    /// (by a marker, or shaded by a writer's barrier); `| CLAIMED` while
+    /// one thread does it; `| OWED` while a writer holds the cell that a
+    /// marker skipped. Any other value: not yet this cycle.
     scanned: AtomicU64,
     value: UnsafeCell<T>,
     _brand: Invariant<'gc>,
@@ -273,22 +297,40 @@ impl<'gc, T: Trace> GcRefCell<'gc, T> {
     fn scan_before_write(&self, c: u64, core: &MutatorCore) {
         loop {
             let e = self.scanned.load(Ordering::SeqCst);
-            if e == c << 1 {
+            if e == st(c, DONE) {
                 return;
             }
-            if e == (c << 1) | 1 {
+            if e == st(c, CLAIMED) {
                 spanheap_gc::sync::hint::spin_loop();
                 spanheap_gc::sync::thread::yield_now();
                 continue;
             }
+            if e == st(c, OWED) {
+                // A marker claimed the cell after we took the flag, saw us
+                // and counted a debt: only the flag holder moves the cell
+                // out of OWED, so shade the contents and take the debt
+                // over (it is paid when our buffer is flushed).
+                // SAFETY: we hold the write flag; markers skip OWED.
+                shade_all(core, unsafe { &*self.value.get() });
+                // SAFETY: `core` is our scope's mutator; we hold the flag,
+                // shaded the contents and leave OWED just below.
+                unsafe { core.take_owed_cell() };
+                self.scanned.store(st(c, DONE), Ordering::Release);
+                return;
+            }
+            // Stale: claim the scan. A marker that finds the claim skips
+            // the cell; that is safe without a debt because it can only
+            // happen before the termination round that flushes our buffer
+            // (a round in which any marker scans is not clean; see
+            // `spanheap_gc::collector`).
             if self
                 .scanned
-                .compare_exchange(e, (c << 1) | 1, Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange(e, st(c, CLAIMED), Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
                 // SAFETY: we hold the write flag and the claim.
                 shade_all(core, unsafe { &*self.value.get() });
-                self.scanned.store(c << 1, Ordering::Release);
+                self.scanned.store(st(c, DONE), Ordering::Release);
                 return;
             }
         }
@@ -332,42 +374,43 @@ impl<T: Trace> DerefMut for GcRefMut<'_, T> {
 impl<T: Trace> Drop for GcRefMut<'_, T> {
     fn drop(&mut self) {
         if let Some(c) = self.core.marking_cycle().filter(|_| !T::NO_GC) {
-            // Before this mutator's clean point, what the borrow inserted
-            // may be only on its stack: shade it all. And a borrow that
-            // began before the mark (or before this mutator's barrier) was
-            // skipped by the markers: its contents must be shaded now,
-            // once.
-            let unscanned = self.scanned.load(Ordering::SeqCst) != c << 1;
-            if unscanned || self.core.before_clean_point() {
-                shade_all(self.core, &*self.value);
-            }
-            if unscanned {
-                settle_claim(self.scanned, c);
+            let pre_s = self.core.before_clean_point();
+            let mut shaded = false;
+            loop {
+                let e = self.scanned.load(Ordering::SeqCst);
+                if e == st(c, CLAIMED) {
+                    // A marker's tentative claim: it will see our flag and
+                    // mark the cell OWED.
+                    spanheap_gc::sync::hint::spin_loop();
+                    continue;
+                }
+                // Before this mutator's clean point, what the borrow
+                // inserted may be only on its stack: shade it all. A cell
+                // not yet scanned this cycle (the borrow began before the
+                // barrier, or a marker skipped it) is shaded now too.
+                if !shaded && (pre_s || e != st(c, DONE)) {
+                    shade_all(self.core, &*self.value);
+                    shaded = true;
+                }
+                if e == st(c, DONE) {
+                    break;
+                }
+                if self
+                    .scanned
+                    .compare_exchange(e, st(c, DONE), Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+                {
+                    if e == st(c, OWED) {
+                        // SAFETY: the marker counted the debt; we hold the
+                        // flag, the contents are in our buffer, and this
+                        // CAS moved the cell out of OWED.
+                        unsafe { self.core.take_owed_cell() };
+                    }
+                    break;
+                }
             }
         }
         self.flag.store(0, Ordering::Release);
-    }
-}
-
-/// Marks the contents of a cell as scanned for mark `c` (the caller holds
-/// the write flag and has shaded them); waits out a marker's tentative
-/// claim, which it gives back on seeing the write flag.
-fn settle_claim(scanned: &AtomicU64, c: u64) {
-    loop {
-        let e = scanned.load(Ordering::SeqCst);
-        if e == c << 1 {
-            return;
-        }
-        if e == (c << 1) | 1 {
-            spanheap_gc::sync::hint::spin_loop();
-            continue;
-        }
-        if scanned
-            .compare_exchange(e, c << 1, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            return;
-        }
     }
 }
 
@@ -381,8 +424,8 @@ pub(crate) fn shade_all<T: Trace>(core: &MutatorCore, value: &T) {
 }
 
 // SAFETY: reports the contents, read only when no writer can run: a
-// marker claims the cell for its cycle first (and gives the claim back if
-// a writer holds the flag — the writer shades the contents when its borrow
+// marker claims the cell for its cycle first (and leaves it OWED if a
+// writer holds the flag — the writer shades the contents when its borrow
 // ends); the checkmark walk (world stopped) skips cells a parked writer
 // holds; the barrier's recorder runs on the writer's own borrow.
 unsafe impl<T: Trace> Trace for GcRefCell<'_, T> {
@@ -391,25 +434,27 @@ unsafe impl<T: Trace> Trace for GcRefCell<'_, T> {
     fn trace(&self, t: &mut Tracer<'_>) {
         if let Some(c) = t.marking_cycle() {
             let e = self.scanned.load(Ordering::Acquire);
-            if e >> 1 == c {
-                return; // scanned, or being scanned by another thread
+            if e >> 2 == c {
+                return; // scanned, being scanned, or owed by its writer
             }
             if self
                 .scanned
-                .compare_exchange(e, (c << 1) | 1, Ordering::SeqCst, Ordering::Relaxed)
+                .compare_exchange(e, st(c, CLAIMED), Ordering::SeqCst, Ordering::Relaxed)
                 .is_err()
             {
                 return; // another thread took the claim
             }
             if self.flag.load(Ordering::SeqCst) == WRITER {
-                // A writer holds the contents: it scans them on release.
-                self.scanned.store(e, Ordering::SeqCst);
+                // A writer holds the contents: it shades them when its
+                // borrow ends. Count the debt before it is visible.
+                t.owe_cell();
+                self.scanned.store(st(c, OWED), Ordering::SeqCst);
                 return;
             }
             // SAFETY: claimed, and no writer: a writer arriving now waits
             // for the claim to settle before touching the contents.
             unsafe { &*self.value.get() }.trace(t);
-            self.scanned.store(c << 1, Ordering::Release);
+            self.scanned.store(st(c, DONE), Ordering::Release);
         } else if t.is_checkmark() {
             if self.flag.load(Ordering::Acquire) == WRITER {
                 return;

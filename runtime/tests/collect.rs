@@ -236,6 +236,7 @@ fn noscan_objects_are_never_traced() {
 
 #[test]
 fn heap_stabilises_under_steady_churn() {
+    let _serial = PACER_TESTS.lock().unwrap_or_else(|p| p.into_inner());
     let h = Heap::builder().gc_percent(100).build().unwrap();
     let mut m = h.mutator();
     // ~8 MiB live: 8192 objects of 1 KiB, replaced round-robin.
@@ -600,6 +601,11 @@ fn drops_may_create_and_drop_mutators() {
     assert_eq!(h.stats().drop_panics, 0);
 }
 
+/// The pacer tests measure heap sizes: run them one at a time, so that
+/// they do not also measure how the test harness's threads starve each
+/// other's collector threads on a 2-core machine.
+static PACER_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn churn(h: &Heap, live: usize, rounds: usize) -> u64 {
     let mut m = h.mutator();
     let table: Root<GcRefCell<'static, Vec<Gc<'static, [u64; 128]>>>> = m.scope(|cx| {
@@ -612,11 +618,16 @@ fn churn(h: &Heap, live: usize, rounds: usize) -> u64 {
     for round in 0..rounds {
         for chunk in 0..4 {
             m.scope(|cx| {
-                let t = table.get(cx);
-                for i in 0..live / 4 {
-                    let slot = (chunk * live / 4 + i) % live;
-                    let x = cx.alloc([(round + slot) as u64; 128]).unwrap();
-                    t.borrow_mut(cx)[slot] = x;
+                // A safepoint every 256 stores, as an interpreter would
+                // (see heap_stabilises_under_steady_churn).
+                for part in (0..live / 4).collect::<Vec<_>>().chunks(256) {
+                    let t = table.get(cx);
+                    for &i in part {
+                        let slot = (chunk * live / 4 + i) % live;
+                        let x = cx.alloc([(round + slot) as u64; 128]).unwrap();
+                        t.borrow_mut(cx)[slot] = x;
+                    }
+                    cx.safepoint();
                 }
             });
             peak = peak.max(h.stats().mem.heap_inuse);
@@ -629,6 +640,7 @@ fn churn(h: &Heap, live: usize, rounds: usize) -> u64 {
 // second pass sets it through the environment).
 #[test]
 fn the_memory_limit_tightens_the_goal() {
+    let _serial = PACER_TESTS.lock().unwrap_or_else(|p| p.into_inner());
     // 8 MiB live. GOGC=400 alone would let the heap reach ~40 MiB; a
     // 24 MiB limit must hold it well below that.
     let live = 8192;
@@ -660,6 +672,7 @@ fn the_memory_limit_tightens_the_goal() {
 
 #[test]
 fn gc_off_collects_only_at_the_memory_limit() {
+    let _serial = PACER_TESTS.lock().unwrap_or_else(|p| p.into_inner());
     let h = Heap::builder()
         .stress(None)
         .gc_off()

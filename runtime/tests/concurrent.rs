@@ -9,7 +9,8 @@
 
 use spanheap::{Gc, Heap, Root};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 #[path = "support/graph.rs"]
 mod graph;
@@ -27,17 +28,30 @@ fn mutators_in_open_scopes_while_marks_run() {
         .mutator()
         .scope(|cx| cx.root(cx.alloc(vertex(0)).unwrap()));
     let done = Arc::new(AtomicBool::new(false));
+    // Forced collections completed so far: the mutators keep their scopes
+    // open until at least FORCED of them have finished (a collection that
+    // needed a scope to close would make them spin until the deadline).
+    const FORCED: usize = 5;
+    let finished = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(120);
     let threads: Vec<_> = (1..=2u64)
         .map(|t| {
             let h = h.clone();
             let hub = hub.clone();
+            let finished = finished.clone();
             std::thread::spawn(move || {
                 let mut m = h.mutator();
                 let mut rng = Rng(0x9876_5432 ^ t);
                 let mut next_id = t << 40;
                 // One scope for the whole run.
                 m.scope(|cx| {
-                    for op_no in 0..ops {
+                    let mut op_no = 0;
+                    while op_no < ops || finished.load(Ordering::SeqCst) < FORCED {
+                        op_no += 1;
+                        assert!(
+                            Instant::now() < deadline,
+                            "collections did not finish while the scopes stayed open"
+                        );
                         if op_no % 64 == 0 {
                             cx.safepoint();
                         }
@@ -99,28 +113,26 @@ fn mutators_in_open_scopes_while_marks_run() {
                             }
                         }
                     }
-                });
+                    op_no
+                })
             })
         })
         .collect();
     let collector = {
         let h = h.clone();
         let done = done.clone();
+        let finished = finished.clone();
         std::thread::spawn(move || {
-            let mut n = 0;
             while !done.load(Ordering::SeqCst) {
                 h.collect(); // must finish while both scopes stay open
-                n += 1;
+                finished.fetch_add(1, Ordering::SeqCst);
             }
-            n
         })
     };
-    for t in threads {
-        t.join().unwrap();
-    }
+    let ops_run: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
     done.store(true, Ordering::SeqCst);
-    let forced = collector.join().unwrap();
-    assert!(forced >= 3, "only {forced} forced collections finished");
+    collector.join().unwrap();
+    assert!(finished.load(Ordering::SeqCst) >= FORCED);
     h.collect();
     let mut m = h.mutator();
     let reachable = m.scope(|cx| {
@@ -136,7 +148,9 @@ fn mutators_in_open_scopes_while_marks_run() {
         }
         seen.len()
     });
-    assert_eq!(VERIFIED.load(Ordering::SeqCst), 2 * ops as usize);
+    // Every operation ran and verified a vertex.
+    assert_eq!(VERIFIED.load(Ordering::SeqCst), ops_run as usize);
+    assert!(ops_run >= 2 * ops);
     h.collect();
     h.collect();
     assert_eq!(
