@@ -117,8 +117,8 @@ done
 echo
 echo "== results (median over $runs round(s); worst push: median [min–max]; \"ring full\": pushes after the first window)"
 echo
-echo "| implementation | threads | worst push (µs) | worst, ring full (µs) | p99 (µs) | p99.9 (µs) | p99.99 (µs) | mean (ns) | total (s) | GCs | runtime's max pause (µs) | other CPU (s) |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| implementation | threads | worst push (µs) | worst, ring full (µs) | p99 (µs) | p99.9 (µs) | p99.99 (µs) | mean (ns) | total (s) | GCs | runtime's max pause (µs) | GC CPU (%) | mark (MB/s) | other CPU (s) |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for c in "${configs[@]}"; do
     set -- $c
     awk -v impl="$1" -v t="$2" '
@@ -134,6 +134,7 @@ for c in "${configs[@]}"; do
             mx[n] = kv["max_us"]; ms[n] = kv["max_steady_us"]; p99[n] = kv["p99_us"]; p999[n] = kv["p999_us"]; p9999[n] = kv["p9999_us"]
             mean[n] = kv["mean_ns"]; tot[n] = kv["total_s"]; gcs[n] = kv["gcs"]
             pm[n] = (kv["pause_max_us"] == "") ? 0 : kv["pause_max_us"]; oth[n] = kv["other_cpu_s"]
+            gcc[n] = (kv["gc_cpu_pct"] == "") ? 0 : kv["gc_cpu_pct"]; mk[n] = (kv["mark_mbps"] == "") ? 0 : kv["mark_mbps"]
             if (n == 1 || kv["max_us"] + 0 < lo) lo = kv["max_us"] + 0
             if (n == 1 || kv["max_us"] + 0 > hi) hi = kv["max_us"] + 0
         }
@@ -141,9 +142,11 @@ for c in "${configs[@]}"; do
             if (n == 0) exit
             name = (impl == "spanheap") ? "spanheap" : (impl == "go") ? "Go" : "Box (no GC)"
             pmax = (impl == "box") ? "–" : sprintf("%.0f", med(pm, n))
-            printf "| %s | %s | %.0f [%.0f–%.0f] | %.0f | %.2f | %.1f | %.1f | %.0f | %.3f | %.0f | %s | %.2f |\n",
+            gccpu = (impl == "box") ? "–" : sprintf("%.1f", med(gcc, n))
+            mark = (impl == "spanheap") ? sprintf("%.0f", med(mk, n)) : "–"
+            printf "| %s | %s | %.0f [%.0f–%.0f] | %.0f | %.2f | %.1f | %.1f | %.0f | %.3f | %.0f | %s | %s | %s | %.2f |\n",
                 name, t, med(mx, n), lo, hi, med(ms, n), med(p99, n), med(p999, n), med(p9999, n),
-                med(mean, n), med(tot, n), med(gcs, n), pmax, med(oth, n)
+                med(mean, n), med(tot, n), med(gcs, n), pmax, gccpu, mark, med(oth, n)
         }' "$out/results.txt"
 done
 

@@ -15,15 +15,16 @@
 //!   `GcCell<Option<Gc<[u8; 1024]>>>`) held by one `Root`; the messages
 //!   are pointer-free, so they are headerless noscan objects. The whole
 //!   run is one `Mutator::scope`, with a `Scope::safepoint()` after every
-//!   [`SAFEPOINT_EVERY`] pushes (1000 by default; `--every=K` changes it).
-//!   A collection can only run at a safepoint, so the push that ends with
-//!   a safepoint is timed *together with the safepoint*: its time
-//!   includes waiting for the other mutators to reach their safepoints
-//!   (2 threads), the stop-the-world cycle, and re-entering the scope.
-//!   This "push (+ safepoint if due)" step time, measured by the
-//!   mutator, is the authoritative pause measure; the collector's own
-//!   pause statistics (`GcStats`, from the start of sweep termination to
-//!   the end of mark termination) are printed beside it.
+//!   [`SAFEPOINT_EVERY`] pushes (1000 by default; `--every=K` changes it),
+//!   as an interpreter would take one every few thousand instructions.
+//!   Collections run concurrently with the pushes (the collector thread
+//!   marks while this thread stays in its scope); a mark needs each
+//!   thread's safepoint once (its clean-stack acknowledgement) to finish.
+//!   The step that ends with a safepoint is timed *together with the
+//!   safepoint*. Every push's time, measured by the mutator, is the
+//!   authoritative latency measure: it includes the write barrier, mark
+//!   assists, handshakes, and waiting for the gate when the collector
+//!   holds it (the two short pauses per cycle that `GcStats` records).
 //! - **`--box`**: the same loop over a `Vec<Option<Box<[u8; 1024]>>>`;
 //!   the store frees the old message (glibc `free`) inside the timed
 //!   push. No collector: its worst push is the machine's noise floor
@@ -40,31 +41,20 @@
 //! report also gives the worst step once the ring is full (after each
 //! thread's first `window / threads` pushes, while the heap still grows).
 //!
-//! Attribution (spanheap): a safepoint step during which collections
-//! completed (the collector's cycle count changed while this thread was
-//! out of its scope; no cycle can complete while a thread is inside a
-//! scope) is a *GC step*; its time minus the pauses of those cycles is
-//! time spent outside the collector's pause (waiting for the other
-//! threads to reach a safepoint, waking up, re-entering). The report
-//! gives the worst GC step, the worst other step, and that split.
-//!
-//! Derived numbers, computed from `Heap::stats()` at the end:
+//! Collector numbers (spanheap), from `Heap::stats()` at the end:
+//! - *pauses*: `GcStats::pauses` (two per cycle: the gate's critical
+//!   sections at mark start and mark termination), max and p99;
 //! - *marked per cycle*: `heap_marked` of the last cycle (the live set is
-//!   constant once the ring is full, so every later cycle marks about as
-//!   much);
-//! - *mark throughput*: marked bytes / pause, for the last cycle (its own
-//!   pause) and on average (`heap_marked / (pause_total / num_gc)`). A
-//!   pause also includes sweep termination and mark termination, so the
-//!   last-cycle figure is a lower bound on the mark loop's own speed
-//!   (`SPANHEAP_GCTRACE=1` prints the three phases of every cycle); the
-//!   average is too high when the early cycles, while the ring fills,
-//!   marked less. Bytes are a poor unit for this workload: messages are
-//!   noscan, so marking one sets a bit and never reads its 1 KiB (the
-//!   objects count is printed too);
-//! - *GC wall share*: `pause_total / wall time` — the fraction of the run
-//!   during which the world was stopped (with 2 threads, each pause stops
-//!   both). Background sweeping on the second core is not in it; the
-//!   process CPU time is printed for that.
+//!   constant once the ring is full);
+//! - *mark throughput*: the last cycle's marked bytes / its concurrent
+//!   mark wall time (`GcStats::last_mark`). Bytes are a poor unit for this
+//!   workload: messages are noscan, so marking one sets a bit and never
+//!   reads its 1 KiB (the object count is printed too);
+//! - *GC CPU*: CPU time of the collector's threads (`spanheap-gc`,
+//!   `spanheap-mark-*`, `spanheap-sweep`, from `/proc/self/task`) over the
+//!   CPU available during the run (cores × wall), as Go's
+//!   `GCCPUFraction` counts it; mark assists and lazy sweeping on the
+//!   mutator threads are not in it.
 //!
 //! The last line, `RESULT key=value …`, is for `bench/gc-latency.sh`,
 //! which runs this program and the Go version (`bench/go/latency`) and
@@ -97,19 +87,6 @@ struct Window<'gc> {
     slots: Vec<GcCell<'gc, Option<Gc<'gc, Msg>>>>,
 }
 
-/// A safepoint step during which collections completed.
-#[derive(Clone, Copy, Debug)]
-struct GcStep {
-    /// Index of the push that ended with the safepoint.
-    step: usize,
-    /// Step time (the push and the safepoint), ns.
-    ns: u64,
-    /// Cycles completed during the step.
-    cycles: u64,
-    /// Sum of those cycles' pauses (`GcStats::pauses`), ns.
-    pause_ns: u64,
-}
-
 /// The worker threads and the main thread meet here: all start pushing
 /// together, and the run (wall time) ends when all have finished
 /// pushing; each thread then checks its window.
@@ -122,7 +99,6 @@ struct Gates {
 struct ThreadResult {
     /// Time of each push (with its safepoint, if any), ns.
     lat: Vec<u32>,
-    gc_steps: Vec<GcStep>,
 }
 
 fn ns(d: Duration) -> u32 {
@@ -183,44 +159,24 @@ fn spanheap_thread(
         cx.root(w)
     });
     let mut lat = vec![0u32; pushes];
-    let mut gc_steps = Vec::new();
-    let c = heap.collector();
     gates.start.wait();
     m.scope(|cx| {
         let mut i = 0;
         while i < pushes {
             let end = (i + every).min(pushes);
-            let (t_last, c0) = {
+            let t_last = {
                 let w = Gc::get_ref(root.get(cx));
                 for (j, l) in lat.iter_mut().enumerate().take(end - 1).skip(i) {
                     let t0 = Instant::now();
                     push(cx, w, j);
                     *l = ns(t0.elapsed());
                 }
-                // No cycle completes while this thread is in its scope, so
-                // any change of the count after this load happened during
-                // the safepoint below.
-                let c0 = c.cycles();
                 let t0 = Instant::now();
                 push(cx, w, end - 1);
-                (t0, c0)
+                t0
             };
             cx.safepoint();
-            let d = t_last.elapsed();
-            lat[end - 1] = ns(d);
-            let c1 = c.cycles();
-            if c1 != c0 {
-                let st = heap.stats();
-                // pauses[k] is the pause of cycle num_gc - len + 1 + k.
-                let n = (c1 - c0) as usize;
-                let pause: Duration = st.pauses.iter().rev().take(n).sum();
-                gc_steps.push(GcStep {
-                    step: end - 1,
-                    ns: d.as_nanos() as u64,
-                    cycles: c1 - c0,
-                    pause_ns: pause.as_nanos() as u64,
-                });
-            }
+            lat[end - 1] = ns(t_last.elapsed());
             i = end;
         }
     });
@@ -231,7 +187,7 @@ fn spanheap_thread(
         let w = root.get(cx);
         verify(|s| w.slots[s].get().map(|g| *g), window, pushes);
     });
-    ThreadResult { lat, gc_steps }
+    ThreadResult { lat }
 }
 
 /// One `Box` thread: the same pushes into a `Vec<Option<Box<Msg>>>`.
@@ -247,10 +203,25 @@ fn box_thread(window: usize, pushes: usize, gates: &Gates) -> ThreadResult {
     }
     gates.done.wait();
     verify(|s| slots[s].as_deref().copied(), window, pushes);
-    ThreadResult {
-        lat,
-        gc_steps: Vec::new(),
+    ThreadResult { lat }
+}
+
+/// CPU time of this process's threads whose name starts with one of
+/// `prefixes` (`/proc/self/task/*/comm`, `stat`; `None` off Linux).
+fn threads_cpu(prefixes: &[&str]) -> Option<Duration> {
+    let mut ticks = 0u64;
+    for e in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = e.ok()?.path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if !prefixes.iter().any(|p| comm.trim_end().starts_with(p)) {
+            continue;
+        }
+        let st = std::fs::read_to_string(dir.join("stat")).ok()?;
+        let rest = &st[st.rfind(')')? + 1..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        ticks += f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     }
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// User + system CPU time of the whole process (all threads), from
@@ -366,7 +337,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         start: Barrier::new(a.threads + 1),
         done: Barrier::new(a.threads + 1),
     };
+    const GC_THREADS: [&str; 3] = ["spanheap-gc", "spanheap-mark", "spanheap-sweep"];
     let cpu0 = process_cpu();
+    let gc_cpu0 = threads_cpu(&GC_THREADS);
     let (results, wall) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..a.threads)
             .map(|_| {
@@ -391,30 +364,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (Some(a), Some(b)) => Some(b.saturating_sub(a)),
         _ => None,
     };
+    let gc_cpu = match (gc_cpu0, threads_cpu(&GC_THREADS)) {
+        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
+        _ => None,
+    };
     let st: Option<GcStats> = heap.as_ref().map(Heap::stats);
 
-    // The worst step of each thread that did not see a cycle complete.
-    let worst_other = results
-        .iter()
-        .flat_map(|r| {
-            let gc: std::collections::HashSet<usize> = r.gc_steps.iter().map(|g| g.step).collect();
-            r.lat
-                .iter()
-                .enumerate()
-                .filter(move |(j, _)| !gc.contains(j))
-                .map(|(_, &x)| x as u64)
-        })
-        .max()
-        .unwrap_or(0);
-    // The slowest steps of all threads: (ns, thread, push index, GC step).
-    let mut slowest: Vec<(u64, usize, usize, Option<GcStep>)> = Vec::new();
+    // The slowest steps of all threads: (ns, thread, push index).
+    let mut slowest: Vec<(u64, usize, usize)> = Vec::new();
     for (t, r) in results.iter().enumerate() {
         let mut idx: Vec<usize> = (0..r.lat.len()).collect();
         let k = SLOWEST.min(idx.len());
         idx.select_nth_unstable_by_key(k.saturating_sub(1), |&j| std::cmp::Reverse(r.lat[j]));
         for &j in &idx[..k] {
-            let g = r.gc_steps.iter().find(|g| g.step == j).copied();
-            slowest.push((r.lat[j] as u64, t, j, g));
+            slowest.push((r.lat[j] as u64, t, j));
         }
     }
     slowest.sort_by_key(|x| std::cmp::Reverse(x.0));
@@ -427,10 +390,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .max()
         .unwrap_or(0);
     let mut lat: Vec<u32> = results.iter().flat_map(|r| r.lat.iter().copied()).collect();
-    let gc_steps: Vec<GcStep> = results
-        .iter()
-        .flat_map(|r| r.gc_steps.iter().copied())
-        .collect();
     let steps = lat.len() as u64;
     let mean_ns = lat.iter().map(|&x| x as u64).sum::<u64>() as f64 / steps as f64;
     lat.sort_unstable();
@@ -485,15 +444,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     println!("slowest steps (push index per thread; the ring is full from index {win_t}):");
-    for (ns, t, j, g) in &slowest {
-        let what = match g {
-            Some(g) => format!(
-                "safepoint with {} cycle(s), pause {:.1} µs",
-                g.cycles,
-                us(g.pause_ns)
-            ),
-            None if (j + 1) % a.every == 0 && !a.boxed => "safepoint, no cycle".into(),
-            None => "push".into(),
+    for (ns, t, j) in &slowest {
+        let what = if (j + 1) % a.every == 0 && !a.boxed {
+            "push + safepoint"
+        } else {
+            "push"
         };
         println!("  {:>9.1} µs  thread {t} push {j:>8}  {what}", us(*ns));
     }
@@ -516,73 +471,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         kv.push(("cpu_s", format!("{:.2}", c.as_secs_f64())));
     }
     if let Some(st) = &st {
-        let n = st.num_gc.max(1);
-        let mean_pause = st.pause_total / n as u32;
-        let last_pause = st.pauses.last().copied().unwrap_or_default();
-        let gbps = |b: u64, d: Duration| {
-            if d.is_zero() {
-                0.0
-            } else {
-                b as f64 / d.as_secs_f64() / 1e9
-            }
+        let mut pauses = st.pauses.clone();
+        pauses.sort_unstable();
+        let pause_p99 = pauses
+            .get(((pauses.len() as f64 * 0.99).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or_default();
+        let mark_mbps = if st.last_mark.is_zero() {
+            0.0
+        } else {
+            st.heap_marked as f64 / st.last_mark.as_secs_f64() / 1e6
         };
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let gc_cpu_pct =
+            gc_cpu.map(|c| 100.0 * c.as_secs_f64() / (cores as f64 * wall.as_secs_f64()));
         println!();
         println!(
-            "collector (Heap::stats): {} cycles, pause total {:.1} ms, max {:.2} ms, mean {:.2} ms",
+            "collector (Heap::stats): {} cycles; pauses (2 per cycle): total {:.2} ms, max {:.1} µs, p99 {:.1} µs (of the last {})",
             st.num_gc,
             ms(st.pause_total),
-            ms(st.pause_max),
-            ms(mean_pause)
+            ms(st.pause_max) * 1e3,
+            ms(pause_p99) * 1e3,
+            pauses.len()
         );
         println!(
-            "  marked per cycle (last cycle): {:.1} MiB, {} objects; heap goal now {:.1} MiB, heap_inuse {:.1} MiB",
+            "  concurrent mark: total {:.1} ms, last cycle {:.2} ms for {:.1} MiB, {} objects ({:.0} MB/s); \
+             heap goal now {:.1} MiB, heap_inuse {:.1} MiB",
+            ms(st.mark_total),
+            ms(st.last_mark),
             mib(st.heap_marked),
             st.last_marked_objects,
+            mark_mbps,
             mib(st.heap_goal),
             mib(st.mem.heap_inuse)
         );
         println!(
-            "  mark throughput incl. sweep/mark termination: last cycle {:.2} GB/s ({:.1} MiB in {:.2} ms), \
-             mean {:.2} GB/s (last cycle's marked bytes / mean pause of all cycles: \
-             too high when early cycles marked a smaller heap)",
-            gbps(st.heap_marked, last_pause),
-            mib(st.heap_marked),
-            ms(last_pause),
-            gbps(st.heap_marked, mean_pause)
+            "  GC CPU (collector, mark and sweep threads / {cores} cores x wall): {}",
+            gc_cpu_pct.map_or("n/a".into(), |p| format!("{p:.1} %"))
         );
-        println!(
-            "  GC wall share (pause total / wall): {:.1} %",
-            100.0 * st.pause_total.as_secs_f64() / wall.as_secs_f64()
-        );
-        let worst_gc = gc_steps.iter().max_by_key(|g| g.ns);
-        println!(
-            "attribution: {} safepoint steps saw a cycle complete",
-            gc_steps.len()
-        );
-        if let Some(g) = worst_gc {
-            println!(
-                "  worst GC step {:.1} µs = {} cycle pause(s) {:.1} µs + {:.1} µs outside the pause",
-                us(g.ns),
-                g.cycles,
-                us(g.pause_ns),
-                us(g.ns.saturating_sub(g.pause_ns))
-            );
-            let outside: Vec<u64> = gc_steps
-                .iter()
-                .map(|g| g.ns.saturating_sub(g.pause_ns))
-                .collect();
-            println!(
-                "  time outside the pause in GC steps: mean {:.1} µs, max {:.1} µs",
-                us(outside.iter().sum::<u64>() / outside.len() as u64),
-                us(outside.iter().copied().max().unwrap_or(0))
-            );
-        }
-        println!("  worst step without a cycle: {:.1} µs", us(worst_other));
         kv.extend([
             ("gcs", st.num_gc.to_string()),
-            ("pause_total_ms", format!("{:.1}", ms(st.pause_total))),
+            ("pause_total_ms", format!("{:.2}", ms(st.pause_total))),
             ("pause_max_us", format!("{:.0}", ms(st.pause_max) * 1e3)),
-            ("max_nongc_us", format!("{:.1}", us(worst_other))),
+            ("pause_p99_us", format!("{:.0}", ms(pause_p99) * 1e3)),
+            ("mark_ms", format!("{:.2}", ms(st.last_mark))),
+            ("mark_mbps", format!("{mark_mbps:.0}")),
+            (
+                "gc_cpu_pct",
+                gc_cpu_pct.map_or("nan".into(), |p| format!("{p:.1}")),
+            ),
         ]);
     } else {
         kv.extend([("gcs", "0".into())]);

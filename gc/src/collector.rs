@@ -200,6 +200,10 @@ thread_local! {
     static ACTIVE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
+/// Longest a mark assist waits for the mark when the heap is over its
+/// goal and there is no grey object to take (`MutatorCore::throttle`).
+const ASSIST_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// Bytes per heap page (the sweep assist's unit).
 const PAGE_BYTES: u64 = spanheap_heap::sizeclasses::PAGE_SIZE as u64;
 
@@ -545,6 +549,7 @@ impl Collector {
             wbuf: UnsafeCell::new(WBuf::default()),
             local: Cell::new(Local::default()),
             allocs: Cell::new(0),
+            borrows: Cell::new(0),
             stress: self.inner.config.stress,
             scope: AtomicU32::new(OUT),
             ack_a: AtomicU64::new(0),
@@ -606,6 +611,8 @@ impl Collector {
             pause_total: h.pause_total,
             pauses: h.pauses.iter().copied().collect(),
             pause_max: h.pause_max,
+            mark_total: h.mark_total,
+            last_mark: h.last_mark,
             last_gc: h.last_gc,
             heap_marked: h.heap_marked,
             heap_goal: h.heap_goal,
@@ -824,20 +831,23 @@ impl Inner {
             self.assist_expected
                 .store(h.heap_marked.max(1 << 20), Ordering::Relaxed);
         }
-        // Roots.
-        {
+        // Roots. Their grey objects go straight to the first drain round,
+        // not to the shared queue, so that a mark assist does not pick up
+        // a root object that is a huge container (a VM stack, a ring of
+        // messages) and scan it inside one allocation.
+        let mut roots_grey = {
             let mut t = Tracer::new_light(heap, c, &self.owed_cells);
             self.roots.for_each_value(|a| t.edge(a));
             self.account_side(&t);
-            t.publish_grey(&self.injector);
-        }
+            t.take_grey()
+        };
 
         let mut totals = Totals {
             workers: 1,
             ..Totals::default()
         };
         let (pause_term, cleared, t2) = loop {
-            self.drain_round(heap, c, &mut totals);
+            self.drain_round(heap, c, &mut totals, std::mem::take(&mut roots_grey));
             if !self.injector.is_empty() {
                 continue;
             }
@@ -865,7 +875,7 @@ impl Inner {
             let mut scanned_in_round = false;
             while !self.all_in_scope(|m| m.ack_flush.load(Ordering::SeqCst) >= round) {
                 if !self.injector.is_empty() {
-                    self.drain_round(heap, c, &mut totals);
+                    self.drain_round(heap, c, &mut totals, Vec::new());
                     scanned_in_round = true;
                 } else {
                     self.wait_acks();
@@ -965,6 +975,8 @@ impl Inner {
             }
             h.record_pause(pause_start);
             h.record_pause(pause_term);
+            h.mark_total += t2 - t1;
+            h.last_mark = t2 - t1;
             h.last_gc = Some(t3 - self.epoch);
             h.heap_marked = marked_bytes;
             h.heap_goal = goal;
@@ -1009,8 +1021,8 @@ impl Inner {
     /// Drains the shared grey objects with the mark workers: this thread
     /// alone for small heaps or `mark_workers == 1`, else with helpers
     /// from the mark pool that steal from each other (crossbeam-deque).
-    fn drain_round(&self, heap: &MHeap, c: u64, totals: &mut Totals) {
-        if self.injector.is_empty() {
+    fn drain_round(&self, heap: &MHeap, c: u64, totals: &mut Totals, initial: Vec<usize>) {
+        if self.injector.is_empty() && initial.is_empty() {
             return;
         }
         let fault = self.config.fault_lose_every.unwrap_or(0);
@@ -1031,6 +1043,7 @@ impl Inner {
         };
         let Some(pool) = pool else {
             let mut t = Tracer::marker(heap, c, &self.owed_cells).with_fault(fault);
+            t.give_grey(initial);
             t.drain_from(&self.injector);
             totals.objects += t.marked_objects;
             totals.bytes += t.marked_bytes;
@@ -1047,6 +1060,9 @@ impl Inner {
         };
         let mut deques = deques.into_iter();
         let own = deques.next().expect("workers >= 2");
+        for b in initial {
+            own.push(b);
+        }
         pool.in_place_scope(|s| {
             for w in deques {
                 let ctx = &ctx;
@@ -1242,6 +1258,10 @@ struct MutatorInner {
     local: Cell<Local>,
     /// Allocations since the last stress request (owner only).
     allocs: Cell<u64>,
+    /// `GcRefCell` write borrows this mutator holds (owner only): while
+    /// one is open, the mark may wait for this mutator to release it (a
+    /// cell debt), so an assist must not wait for the mark then.
+    borrows: Cell<u32>,
     /// The collector's stress setting, copied so that the allocation path
     /// reads only this struct.
     stress: Option<u64>,
@@ -1583,11 +1603,7 @@ impl MutatorCore {
         let budget = (bytes as u128 * expected as u128 / runway as u128).min(16 << 20) as u64;
         if budget == 0 || gc.injector.is_empty() {
             if gc.heap.heap_live() > goal {
-                // Over the goal with nothing to take: give the mark
-                // workers the CPU (Go parks such an assist until the
-                // background workers have done the work; one yield per
-                // refill is the bounded version of that).
-                crate::sync::thread::yield_now();
+                self.throttle(goal);
             }
             return;
         }
@@ -1614,6 +1630,63 @@ impl MutatorCore {
         gc.account_side(&t);
         gc.gate.lock().assists -= 1;
         gc.notify_collector();
+    }
+
+    /// Over the goal during a mark with no grey object to take: wait for
+    /// the mark to end, for work to appear, or for [`ASSIST_WAIT`] (Go
+    /// parks such an assist until the background workers have done the
+    /// work, `gcParkAssist`). This is what bounds the heap when mutators
+    /// outrun the mark workers (a soft memory limit, a starved collector
+    /// thread). The wait is bounded and keeps answering handshakes, and it
+    /// happens only once this mutator has passed its clean point (S) and
+    /// holds no `GcRefCell` write borrow — the two things a mark can need
+    /// from a mutator that is inside an allocation — so it never stalls
+    /// the mark it waits for; otherwise it only yields once.
+    fn throttle(&self, goal: u64) {
+        let gc = self.gc();
+        let inner = self.inner();
+        let l = inner.local.get();
+        if l.pre_s || inner.borrows.get() != 0 {
+            crate::sync::thread::yield_now();
+            return;
+        }
+        let cyc = l.cycle;
+        let deadline = Instant::now() + ASSIST_WAIT;
+        loop {
+            if gc.phase.load(Ordering::SeqCst) != (cyc << 1) | MARKING
+                || !gc.injector.is_empty()
+                || gc.heap.heap_live() <= goal
+                || Instant::now() >= deadline
+            {
+                return;
+            }
+            // Acknowledge a flush round (or a stopped world) meanwhile.
+            self.handshake(false);
+            if !inner.local.get().marking {
+                return;
+            }
+            let mut c = gc.ctl.lock();
+            if c.completed >= cyc {
+                return;
+            }
+            gc.done_cv
+                .wait_for(&mut c, std::time::Duration::from_micros(200));
+        }
+    }
+
+    /// Counts an open `GcRefCell` write borrow of this mutator (see
+    /// `MutatorInner::borrows`); [`MutatorCore::borrow_closed`] ends it.
+    #[inline]
+    pub fn borrow_opened(&self) {
+        let b = &self.inner().borrows;
+        b.set(b.get() + 1);
+    }
+
+    /// Ends a borrow counted by [`MutatorCore::borrow_opened`].
+    #[inline]
+    pub fn borrow_closed(&self) {
+        let b = &self.inner().borrows;
+        b.set(b.get().saturating_sub(1));
     }
 
     /// Whether the write barrier is on for this mutator (it has

@@ -23,6 +23,12 @@ pub struct GcStats {
     pub pauses: Vec<Duration>,
     /// Longest pause so far.
     pub pause_max: Duration,
+    /// Wall time of all concurrent mark phases (mutators run meanwhile;
+    /// not pauses).
+    pub mark_total: Duration,
+    /// Wall time of the last cycle's concurrent mark phase: with
+    /// `heap_marked`, the mark's throughput.
+    pub last_mark: Duration,
     /// When the last cycle ended, since the heap was created.
     pub last_gc: Option<Duration>,
     /// Bytes marked live by the last cycle.
@@ -54,6 +60,8 @@ pub(crate) struct History {
     pub(crate) pause_total: Duration,
     pub(crate) pauses: VecDeque<Duration>,
     pub(crate) pause_max: Duration,
+    pub(crate) mark_total: Duration,
+    pub(crate) last_mark: Duration,
     pub(crate) last_gc: Option<Duration>,
     pub(crate) heap_marked: u64,
     pub(crate) heap_goal: u64,

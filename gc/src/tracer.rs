@@ -424,6 +424,17 @@ impl<'h> Tracer<'h> {
         self.marked_bytes - start
     }
 
+    /// Takes the grey objects this tracer holds (for another tracer's
+    /// [`Tracer::give_grey`]).
+    pub(crate) fn take_grey(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.grey)
+    }
+
+    /// Adds grey objects to this tracer's local stack.
+    pub(crate) fn give_grey(&mut self, grey: Vec<usize>) {
+        self.grey.extend(grey);
+    }
+
     /// Moves the grey objects this tracer holds to `inj`.
     pub(crate) fn publish_grey(&mut self, inj: &Injector<usize>) {
         for b in self.grey.drain(..) {

@@ -277,6 +277,7 @@ impl<'gc, T: Trace> GcRefCell<'gc, T> {
         if let Some(c) = core.marking_cycle().filter(|_| !T::NO_GC) {
             self.scan_before_write(c, core);
         }
+        core.borrow_opened();
         Ok(GcRefMut {
             flag: &self.flag,
             scanned: &self.scanned,
@@ -410,6 +411,7 @@ impl<T: Trace> Drop for GcRefMut<'_, T> {
                 }
             }
         }
+        self.core.borrow_closed();
         self.flag.store(0, Ordering::Release);
     }
 }
