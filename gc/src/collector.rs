@@ -36,12 +36,16 @@
 //! 2. Mark start (under `gate`): `phase = c|MARKING`.
 //! 3. Round A: wait until every mutator *inside a scope* has A. Then
 //!    allocate-black on, `s_round = c`, and the roots are greyed.
-//! 4. Concurrent mark: the collector thread (plus helpers) drains; flushes
-//!    of barrier buffers, weak upgrades and assists add grey objects.
+//! 4. Concurrent mark (from T, when every in-scope mutator has A): the
+//!    collector thread (plus helpers) drains, starting with the roots'
+//!    grey objects; flushes of barrier buffers and weak upgrades add grey
+//!    objects to the shared queue; assists scan from it.
 //! 5. When no grey object is left and every mutator in a scope has S: a
 //!    flush round. If, under the gate, no flush or upgrade found a white
-//!    object since the round began, no assist is running and nothing is
-//!    grey, the mark is complete; otherwise back to 4.
+//!    object since the round began, no marker scanned during it (no drain,
+//!    no assist joined), no assist is running, no cell debt is open
+//!    (`owed_cells`) and nothing is grey, the mark is complete; otherwise
+//!    back to 4.
 //! 6. Mark termination (gate held — the only mutual exclusion with
 //!    mutators, and mutators meet it only when they flush, upgrade a weak
 //!    reference or join as an assist): clear dead weak slots, phase off,
@@ -863,11 +867,14 @@ impl Inner {
             // flush or weak upgrade found a white object meanwhile, no
             // marker scanned anything, no cell debt is open and no grey
             // object is left, no grey object exists anywhere.
-            let (w0, a0, round) = {
+            // An assist running when the round opens scans during it (as
+            // one that joins later does): either makes the round unclean.
+            let (w0, a0, assist_at_open, round) = {
                 let g = self.gate.lock();
                 (
                     g.late_work,
                     g.assists_joined,
+                    g.assists != 0,
                     self.flush_round.fetch_add(1, Ordering::SeqCst) + 1,
                 )
             };
@@ -887,6 +894,7 @@ impl Inner {
             let g = self.gate.lock();
             if g.late_work != w0
                 || scanned_in_round
+                || assist_at_open
                 || g.assists_joined != a0
                 || !self.injector.is_empty()
                 || g.assists != 0
@@ -1591,8 +1599,9 @@ impl MutatorCore {
 
     /// Mark assist (Go's `gcAssistAlloc`): after taking `bytes` of new
     /// spans during a mark, scan about `bytes × assist_expected` bytes of grey
-    /// objects, so that the mark keeps up with allocation. Never waits:
-    /// with no grey object to take, the debt is forgiven.
+    /// objects, so that the mark keeps up with allocation. With no grey
+    /// object to take, the debt is forgiven; over the goal, the mutator
+    /// may wait a little for the mark (`MutatorCore::throttle`).
     fn assist(&self, bytes: u64) {
         let gc = self.gc();
         // Go's assist ratio, re-evaluated as the heap grows: the less
@@ -1744,7 +1753,7 @@ impl MutatorCore {
         // recorder, it cannot reach this buffer otherwise.
         let full = unsafe {
             self.inner().wbuf.with_mut(|b| {
-                let mut r = Tracer::barrier_recorder(heap, &mut (*b).entries);
+                let mut r = Tracer::recorder_into(heap, &mut (*b).entries);
                 f(&mut r);
                 drop(r);
                 (*b).entries.len() >= WBUF_CAP
@@ -1808,8 +1817,12 @@ impl Drop for MutatorCore {
     }
 }
 
+/// Reports a broken heap invariant and aborts. The message goes straight
+/// to the stderr handle, not through `eprintln!`, which a test harness
+/// captures (and loses when the process aborts).
 #[cold]
-fn fatal(msg: &str) -> ! {
-    eprintln!("spanheap: fatal: {msg}; aborting");
+pub(crate) fn fatal(msg: &str) -> ! {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "spanheap: fatal: {msg}; aborting");
     std::process::abort()
 }

@@ -65,12 +65,8 @@ enum Mode<'h> {
     /// markers run concurrently).
     Mark,
     /// Collect the reported addresses into a buffer without marking (the
-    /// write barrier's shading into a mutator's barrier buffer); with
-    /// `skip_marked`, only those not marked yet.
-    Record {
-        buf: &'h mut Vec<usize>,
-        skip_marked: bool,
-    },
+    /// write barrier's shading into a mutator's barrier buffer).
+    Record(&'h mut Vec<usize>),
     Check {
         visited: HashSet<usize>,
         unmarked: Vec<usize>,
@@ -180,6 +176,14 @@ impl<'h> Tracer<'h> {
     /// safely, so the process aborts with a message.
     #[inline]
     pub fn edge(&mut self, addr: usize) {
+        if let Mode::Record(buf) = &mut self.mode {
+            // Checked when the collector drains the barrier buffer. (A
+            // filter that left out objects already marked lost objects
+            // under the stress + checkmark pass; its cause is not known
+            // yet, so every address is recorded.)
+            buf.push(addr);
+            return;
+        }
         let o = match self.cache_span {
             Some(span) if addr.wrapping_sub(self.cache_lo) < self.cache_len => {
                 let index = span.object_index(addr);
@@ -200,16 +204,7 @@ impl<'h> Tracer<'h> {
             }
         };
         match &mut self.mode {
-            Mode::Record { buf, skip_marked } => {
-                // For the barrier, an object already marked needs no
-                // shading (mark bits only go from 0 to 1 during a mark):
-                // the buffer receives only candidates, which keeps a
-                // rescan of a big container the mark already covered cheap.
-                if !*skip_marked || !o.span.is_marked(o.index) {
-                    buf.push(addr);
-                }
-                return;
-            }
+            Mode::Record(_) => {}
             Mode::Mark => {
                 if self.skip_every != 0 && !o.span.is_marked(o.index) {
                     self.found += 1;
@@ -242,23 +237,7 @@ impl<'h> Tracer<'h> {
     /// them to `buf` (the write barrier shades a value's pointers straight
     /// into its mutator's barrier buffer).
     pub fn recorder_into(heap: &'h MHeap, buf: &'h mut Vec<usize>) -> Self {
-        let mode = Mode::Record {
-            buf,
-            skip_marked: false,
-        };
-        Self::with_mode(heap, mode, 0, Vec::new())
-    }
-
-    /// The write barrier's recorder: like [`Tracer::recorder_into`], but
-    /// leaves out objects already marked (call only while this mutator's
-    /// barrier is on, i.e. mark bits belong to the running mark or to one
-    /// just finished, whose buffers are dropped).
-    pub(crate) fn barrier_recorder(heap: &'h MHeap, buf: &'h mut Vec<usize>) -> Self {
-        let mode = Mode::Record {
-            buf,
-            skip_marked: true,
-        };
-        Self::with_mode(heap, mode, 0, Vec::new())
+        Self::with_mode(heap, Mode::Record(buf), 0, Vec::new())
     }
 
     /// Scans grey objects until none is left (Go's `gcDrain`).
@@ -445,7 +424,7 @@ impl<'h> Tracer<'h> {
     /// In checkmark mode: the reachable objects found unmarked.
     pub(crate) fn checkmark_failures(&self) -> &[usize] {
         match &self.mode {
-            Mode::Mark | Mode::Record { .. } => &[],
+            Mode::Mark | Mode::Record(_) => &[],
             Mode::Check { unmarked, .. } => unmarked,
         }
     }
@@ -467,12 +446,11 @@ fn prefetch(addr: usize) {
 #[cold]
 #[inline(never)]
 fn foreign_pointer(addr: usize) -> ! {
-    eprintln!(
-        "spanheap: fatal: the marker found a GC pointer {addr:#x} that is not in this heap \
+    crate::collector::fatal(&format!(
+        "the marker found a GC pointer {addr:#x} that is not in this heap \
          (memory corruption, or an `unsafe impl Trace` reporting a pointer that is not a Gc \
-         of this heap); aborting"
-    );
-    std::process::abort()
+         of this heap)"
+    ))
 }
 
 /// What parallel mark workers share: the injector with the roots, every
