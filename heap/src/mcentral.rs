@@ -239,8 +239,15 @@ impl MCentral {
             // Nobody else can reach the span (it is in no set), so no CAS is
             // needed to become its sweeper.
             s.store_sweepgen(sg.wrapping_sub(1));
-            heap.sweep.stale_cached_spans_dec();
             heap.sweep_span(s, false);
+            // Only now: `finish_sweep` reports the sweep finished once the
+            // count is 0, and the collector then lets markers set mark bits.
+            // Counting the span down before its sweep let a mark start
+            // while this sweep was still running; the sweep then replaced
+            // the span's mark bitmap, losing marks the new cycle had set
+            // in it (found by the concurrent stress + checkmark test, about
+            // 1 run in 130 under CPU load).
+            heap.sweep.stale_cached_spans_dec();
         } else {
             debug_assert_eq!(s.sweepgen(), sg.wrapping_add(3), "uncache of uncached span");
             s.store_sweepgen(sg);
