@@ -724,9 +724,9 @@ impl Inner {
             .wait_for(&mut g, std::time::Duration::from_millis(1));
     }
 
-    /// Whether `ok` holds for every mutator inside a scope (mutators
-    /// outside their scopes, or parked, hold no state the collector
-    /// waits for). While it does not, mutators wake the collector when
+    /// Whether `ok` holds for every mutator inside a scope, parked ones
+    /// included (mutators outside their scopes hold no state the
+    /// collector waits for). While it does not, mutators wake the collector when
     /// they acknowledge something (`ack_waiting`, set before the check:
     /// Dekker with the mutators' acknowledgement then flag load).
     fn all_in_scope(&self, ok: impl Fn(&MutatorInner) -> bool) -> bool {
@@ -737,7 +737,13 @@ impl Inner {
                 // SAFETY: registered mutators stay allocated while the
                 // registry lock is held (deregistration takes it).
                 let m = unsafe { m.0.as_ref() };
-                m.scope.load(Ordering::SeqCst) != IN || ok(m)
+                // A parked mutator is in its scope: it is outside mutator
+                // code only until the world restarts (this is never called
+                // while it is stopped), and its stack may hold pointers
+                // from before this cycle. Counting it as acknowledged let
+                // a cycle reach T, or end, while it slept through it.
+                let s = m.scope.load(Ordering::SeqCst);
+                (s != IN && s != PARKED) || ok(m)
             })
         };
         if all {

@@ -36,8 +36,17 @@
 //! (whose flush, at that handshake or later, carries them) or during a
 //! round, which makes that round unclean (see `spanheap_gc::collector`).
 //!
+//! A mark may already run while a mutator's barrier is still off (until
+//! its acknowledgement A; markers start only at T, once every mutator in a
+//! scope has A). A writer whose barrier is on may settle a cell (`DONE`)
+//! in that window; a later write by a mutator whose barrier is off
+//! resets the claim to stale, so that a marker reads the cell after T.
+//! (Without the reset the stress + checkmark test lost a vertex pushed
+//! into such a settled edge list.)
+//!
 //! While this mutator's barrier is off (no mark running), the barrier is
-//! one predictable branch.
+//! one predictable branch on `borrow_mut`, and its release loads the claim
+//! word (and clears it once per cycle in which the cell was settled).
 //!
 //! Thread safety: `GcCell` loads and stores atomically and is `Sync` when
 //! `T: Send` (so objects holding `GcCell`s can be shared between threads
@@ -410,6 +419,16 @@ impl<T: Trace> Drop for GcRefMut<'_, T> {
                     break;
                 }
             }
+        } else if !T::NO_GC && self.scanned.load(Ordering::Relaxed) != 0 {
+            // Our barrier is off, so the mark running now (if any) has not
+            // reached T: no marker has read this cell in it. But a writer
+            // whose barrier is already on may have settled it for that
+            // mark (`DONE`) before our write, and markers would then never
+            // read what we stored. Unsettle it (any other state is from a
+            // finished mark; 0 is stale for every cycle). Ordered before
+            // the markers' reads by our next acknowledgement (A), which T
+            // waits for.
+            self.scanned.store(0, Ordering::Release);
         }
         self.core.borrow_closed();
         self.flag.store(0, Ordering::Release);
