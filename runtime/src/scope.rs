@@ -413,6 +413,14 @@ impl<'m> Scope<'m> {
         self.core.marking()
     }
 
+    /// Test hook: whether this scope's mutator has acknowledged a running
+    /// mark (its write barrier is on). Lets tests order threads around a
+    /// mark's phases; not part of the API.
+    #[doc(hidden)]
+    pub fn __barrier_on(&self) -> bool {
+        self.core.marking()
+    }
+
     /// The hybrid barrier's slow path: shade the old and the new value.
     #[cold]
     pub(crate) fn barrier_slow<T: Trace>(&self, old: &T, new: &T) {

@@ -171,3 +171,128 @@ fn mutators_in_open_scopes_while_marks_run() {
         "teardown dropped everything"
     );
 }
+
+static ITEM_DROPPED: AtomicBool = AtomicBool::new(false);
+
+/// Sets `ITEM_DROPPED` when the object holding it is collected.
+struct DropFlag;
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        ITEM_DROPPED.store(true, Ordering::SeqCst);
+    }
+}
+
+#[derive(spanheap::Trace)]
+struct Item {
+    value: u64,
+    #[trace(skip)]
+    _flag: DropFlag,
+}
+
+#[derive(spanheap::Trace)]
+struct Holder<'gc> {
+    items: spanheap::GcRefCell<'gc, Vec<Gc<'gc, Item>>>,
+}
+
+/// A regression test with a forced interleaving (found by the stress +
+/// checkmark loop): a mark has started; mutator B has turned its barrier on
+/// and its first `borrow_mut` settles a cell's scan claim for this mark;
+/// mutator A, whose barrier is still off, then pushes a white object into
+/// the same cell. Markers start only after A acknowledges the mark, and
+/// must still read the cell: the object must survive.
+#[test]
+fn a_write_before_the_barrier_is_not_hidden_by_a_settled_cell() {
+    use std::sync::Barrier;
+    let h = Heap::builder().stress(None).build().unwrap();
+    let holder: Root<Holder<'static>> = h.mutator().scope(|cx| {
+        cx.root(
+            cx.alloc(Holder {
+                items: spanheap::GcRefCell::new(Vec::new()),
+            })
+            .unwrap(),
+        )
+    });
+    let ready = Arc::new(Barrier::new(3)); // A allocated, B in scope, collector about to start
+    let settled = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
+    let a = {
+        let (h, holder, ready, settled, done) = (
+            h.clone(),
+            holder.clone(),
+            ready.clone(),
+            settled.clone(),
+            done.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut m = h.mutator();
+            m.scope(|cx| {
+                {
+                    // Allocated before the mark: white, on this stack only.
+                    let item = cx
+                        .alloc(Item {
+                            value: 42,
+                            _flag: DropFlag,
+                        })
+                        .unwrap();
+                    ready.wait();
+                    // No allocation or safepoint here: the barrier stays off.
+                    while !settled.load(Ordering::SeqCst) {
+                        std::hint::spin_loop();
+                    }
+                    assert!(!cx.__barrier_on());
+                    holder.get(cx).items.borrow_mut(cx).push(item);
+                }
+                while !done.load(Ordering::SeqCst) {
+                    cx.safepoint();
+                    std::thread::yield_now();
+                }
+            });
+        })
+    };
+    let b = {
+        let (h, holder, ready, settled, done) = (
+            h.clone(),
+            holder.clone(),
+            ready.clone(),
+            settled.clone(),
+            done.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut m = h.mutator();
+            m.scope(|cx| {
+                ready.wait();
+                // Wait for the mark to start, acknowledging it.
+                while !cx.__barrier_on() {
+                    cx.safepoint();
+                    std::thread::yield_now();
+                }
+                // Scan before first write: settles the (empty) list.
+                drop(holder.get(cx).items.borrow_mut(cx));
+                settled.store(true, Ordering::SeqCst);
+                while !done.load(Ordering::SeqCst) {
+                    cx.safepoint();
+                    std::thread::yield_now();
+                }
+            });
+        })
+    };
+    ready.wait();
+    h.collect(); // the mark B acknowledges; finishes once A pushed and reached a safepoint
+    assert!(settled.load(Ordering::SeqCst));
+    h.collect(); // sweeps what the first one left white
+    done.store(true, Ordering::SeqCst);
+    a.join().unwrap();
+    b.join().unwrap();
+    h.collect();
+    assert!(
+        !ITEM_DROPPED.load(Ordering::SeqCst),
+        "a reachable object was collected"
+    );
+    let mut m = h.mutator();
+    m.scope(|cx| {
+        let hd = holder.get(cx);
+        let items = hd.items.borrow();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].value, 42);
+    });
+}
