@@ -509,6 +509,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "  GC CPU (collector, mark and sweep threads / {cores} cores x wall): {}",
             gc_cpu_pct.map_or("n/a".into(), |p| format!("{p:.1} %"))
         );
+        println!(
+            "  mark assists (in mutators' allocations, all threads): scanning {:.2} ms, waiting over the goal {:.2} ms",
+            ms(st.assist_total),
+            ms(st.assist_wait_total)
+        );
         kv.extend([
             ("gcs", st.num_gc.to_string()),
             ("pause_total_ms", format!("{:.2}", ms(st.pause_total))),
@@ -516,6 +521,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ("pause_p99_us", format!("{:.0}", ms(pause_p99) * 1e3)),
             ("mark_ms", format!("{:.2}", ms(st.last_mark))),
             ("mark_mbps", format!("{mark_mbps:.0}")),
+            ("assist_ms", format!("{:.2}", ms(st.assist_total))),
+            ("assist_wait_ms", format!("{:.2}", ms(st.assist_wait_total))),
             (
                 "gc_cpu_pct",
                 gc_cpu_pct.map_or("nan".into(), |p| format!("{p:.1}")),

@@ -115,7 +115,7 @@ impl From<ConfigError> for BuildError {
 }
 use std::cell::Cell;
 use std::ptr::NonNull;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Below this `heap_live` a cycle is marked by the collector thread alone
 /// (waking helper threads costs more than the work they would take).
@@ -204,9 +204,20 @@ thread_local! {
     static ACTIVE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
 
+/// Adds the time since `.0` to the counter `.1` when dropped (every exit
+/// of a wait is counted).
+struct Elapsed<'a>(Instant, &'a AtomicU64);
+
+impl Drop for Elapsed<'_> {
+    fn drop(&mut self) {
+        self.1
+            .fetch_add(self.0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    }
+}
+
 /// Longest a mark assist waits for the mark when the heap is over its
 /// goal and there is no grey object to take (`MutatorCore::throttle`).
-const ASSIST_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+const ASSIST_WAIT: Duration = Duration::from_millis(10);
 
 /// Bytes per heap page (the sweep assist's unit).
 const PAGE_BYTES: u64 = spanheap_heap::sizeclasses::PAGE_SIZE as u64;
@@ -270,6 +281,12 @@ pub(crate) struct Inner {
     side_marked: AtomicU64,
     side_bytes: AtomicU64,
     side_scanned: AtomicU64,
+    /// Nanoseconds mutators spent in mark assists, scanning
+    /// (`assist_scan_ns`) and waiting over the goal for the mark
+    /// (`assist_wait_ns`), over all cycles (`GcStats::assist_total`,
+    /// `GcStats::assist_wait_total`).
+    assist_scan_ns: AtomicU64,
+    assist_wait_ns: AtomicU64,
     /// Scan work expected this cycle (bytes: the last cycle's marked
     /// bytes) and the heap goal: an assist owes `bytes × expected /
     /// (goal − heap_live)` (Go's `assistWorkPerByte`, re-evaluated at
@@ -441,6 +458,8 @@ impl Collector {
             side_marked: AtomicU64::new(0),
             side_bytes: AtomicU64::new(0),
             side_scanned: AtomicU64::new(0),
+            assist_scan_ns: AtomicU64::new(0),
+            assist_wait_ns: AtomicU64::new(0),
             assist_expected: AtomicU64::new(0),
             assist_goal: AtomicU64::new(u64::MAX),
             mutators: Mutex::new(Vec::new()),
@@ -617,6 +636,8 @@ impl Collector {
             pause_max: h.pause_max,
             mark_total: h.mark_total,
             last_mark: h.last_mark,
+            assist_total: Duration::from_nanos(i.assist_scan_ns.load(Ordering::Relaxed)),
+            assist_wait_total: Duration::from_nanos(i.assist_wait_ns.load(Ordering::Relaxed)),
             last_gc: h.last_gc,
             heap_marked: h.heap_marked,
             heap_goal: h.heap_goal,
@@ -1640,9 +1661,12 @@ impl MutatorCore {
             g.assists += 1;
             g.assists_joined += 1;
         }
+        let t0 = Instant::now();
         let mut t = Tracer::new_light(&gc.heap, cyc, &gc.owed_cells);
         t.assist_from(&gc.injector, budget);
         gc.account_side(&t);
+        gc.assist_scan_ns
+            .fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
         gc.gate.lock().assists -= 1;
         gc.notify_collector();
     }
@@ -1666,7 +1690,9 @@ impl MutatorCore {
             return;
         }
         let cyc = l.cycle;
-        let deadline = Instant::now() + ASSIST_WAIT;
+        let t0 = Instant::now();
+        let deadline = t0 + ASSIST_WAIT;
+        let _account = Elapsed(t0, &gc.assist_wait_ns);
         loop {
             if gc.phase.load(Ordering::SeqCst) != (cyc << 1) | MARKING
                 || !gc.injector.is_empty()

@@ -29,6 +29,14 @@ pub struct GcStats {
     /// Wall time of the last cycle's concurrent mark phase: with
     /// `heap_marked`, the mark's throughput.
     pub last_mark: Duration,
+    /// Time mutators spent scanning in mark assists (Go's
+    /// `/gc/cpu/assist`), summed over all mutators and cycles. Not pauses:
+    /// only the allocating mutator is slowed, inside its allocation.
+    pub assist_total: Duration,
+    /// Time mutators spent waiting for the mark because they were over
+    /// the heap goal with nothing to scan (Go's `gcParkAssist`), summed
+    /// over all mutators and cycles; at most 10 ms per span refill.
+    pub assist_wait_total: Duration,
     /// When the last cycle ended, since the heap was created.
     pub last_gc: Option<Duration>,
     /// Bytes marked live by the last cycle.
