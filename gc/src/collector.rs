@@ -678,9 +678,11 @@ impl Inner {
                 }
                 c.requested = false;
                 c.started += 1;
+                // Under the lock: `request` re-checks it there, so a
+                // request racing this start cannot queue a second cycle.
+                self.cycle_active.store(true, Ordering::SeqCst);
                 std::mem::take(&mut c.forced)
             };
-            self.cycle_active.store(true, Ordering::SeqCst);
             self.run_cycle(forced);
             self.cycle_active.store(false, Ordering::SeqCst);
             let mut c = self.ctl.lock();
@@ -691,12 +693,21 @@ impl Inner {
 
     /// Asks for a cycle. `queue`: even if one is running (stress mode);
     /// otherwise a request during a cycle is dropped (the next trigger is
-    /// set when it ends).
+    /// set when it ends), and so is one made when the heap is below the
+    /// trigger (Go's `gcTrigger.test` at `gcStart`): a mutator reports
+    /// "over the trigger" at its next scope exit or safepoint, which may
+    /// come after the cycle that the crossing already started has ended
+    /// and set a new trigger. Without this check every such cycle was
+    /// followed by a second, back-to-back one (twice the cycles in the
+    /// latency benchmark and in binary-trees).
     fn request(&self, queue: bool) {
-        if !queue && self.cycle_active.load(Ordering::Relaxed) {
+        if !queue && (self.cycle_active.load(Ordering::Relaxed) || !self.heap.trigger_reached()) {
             return;
         }
         let mut c = self.ctl.lock();
+        if !queue && self.cycle_active.load(Ordering::SeqCst) {
+            return;
+        }
         if !c.requested {
             c.requested = true;
             self.ctl_cv.notify_all();

@@ -354,8 +354,8 @@ impl MHeap {
         self.heap_live.0.fetch_add(delta as u64, Ordering::Relaxed);
     }
 
-    /// Whether `heap_live` has reached the trigger.
-    pub(crate) fn trigger_reached(&self) -> bool {
+    /// Whether `heap_live` has reached the trigger set by [`MHeap::set_gc_trigger`].
+    pub fn trigger_reached(&self) -> bool {
         self.heap_live() >= self.gc_trigger.load(Ordering::Relaxed)
     }
 

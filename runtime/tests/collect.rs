@@ -270,6 +270,19 @@ fn heap_stabilises_under_steady_churn() {
     let s = h.stats();
     assert!(s.num_gc >= 5, "{} cycles", s.num_gc);
     let live = (LIVE * 1024) as u64;
+    // Pacing: a cycle starts each time about 7/8 × live (the runway to a
+    // GOGC=100 goal, less the trigger's headroom) has been allocated. A
+    // mutator's "over the trigger" report that arrives after the cycle it
+    // started has ended must not start a second one back to back (that
+    // doubled the cycle count). Load makes cycles rarer, never more.
+    let allocated = (40 * LIVE / 2 * 1024) as u64 + live;
+    let expected = allocated / (live / 8 * 7);
+    assert!(
+        s.num_gc <= expected * 5 / 4 + 1,
+        "{} cycles for {} MiB allocated at 8 MiB live (about {expected} expected)",
+        s.num_gc,
+        allocated >> 20
+    );
     assert!(
         s.heap_marked >= live && s.heap_marked < live + live / 4,
         "marked {} vs live {live}",
