@@ -290,7 +290,8 @@ pub(crate) struct Inner {
     /// Scan work expected this cycle (bytes: the last cycle's marked
     /// bytes) and the heap goal: an assist owes `bytes × expected /
     /// (goal − heap_live)` (Go's `assistWorkPerByte`, re-evaluated at
-    /// each assist).
+    /// each assist). Between marks `assist_goal` is the goal set by the
+    /// last one (`MutatorCore::await_mark_start`).
     assist_expected: AtomicU64,
     assist_goal: AtomicU64,
     /// Every registered mutator. Deregistration and the collector's flush
@@ -413,7 +414,7 @@ impl Collector {
         });
         let heap = Arc::new(MHeap::with_free_hook(config.heap.clone(), Some(hook))?);
         let first_goal = heap_goal(&config.pacer, 0, Overhead::default());
-        heap.set_gc_trigger(trigger(0, first_goal));
+        heap.set_gc_trigger(trigger(0, first_goal, 0));
         let sweeper = config.background_sweep.then(|| {
             Arc::new(Sweeper {
                 heap: heap.clone(),
@@ -461,7 +462,7 @@ impl Collector {
             assist_scan_ns: AtomicU64::new(0),
             assist_wait_ns: AtomicU64::new(0),
             assist_expected: AtomicU64::new(0),
-            assist_goal: AtomicU64::new(u64::MAX),
+            assist_goal: AtomicU64::new(first_goal),
             mutators: Mutex::new(Vec::new()),
             acks: Mutex::new(()),
             ack_cv: Condvar::new(),
@@ -1001,7 +1002,13 @@ impl Inner {
         // The goal follows what the mark found reachable (objects
         // allocated black during the mark are mostly garbage by the next).
         let goal = heap_goal(&self.config.pacer, marked_bytes, overhead);
-        heap.set_gc_trigger(trigger(marked_bytes, goal));
+        // How far past its trigger the heap grew by the end of this mark:
+        // the room the next cycle must leave below its goal.
+        let overshoot = (live_at_start + allocated).saturating_sub(heap.gc_trigger());
+        heap.set_gc_trigger(trigger(marked_bytes, goal, overshoot));
+        // Until the next mark sets it again: the goal a mutator waits for
+        // the next mark to start at (`MutatorCore::await_mark_start`).
+        self.assist_goal.store(goal, Ordering::Relaxed);
         let mut retain = goal.saturating_add(goal / 10);
         if let Some(limit) = self.config.pacer.memory_limit {
             retain = retain.min((limit - limit / 20).saturating_sub(overhead.metadata));
@@ -1617,6 +1624,42 @@ impl MutatorCore {
             self.assist(bytes);
         } else if due {
             self.sweep_assist(bytes);
+            let goal = self.gc().assist_goal.load(Ordering::Relaxed);
+            if self.gc().heap.heap_live() > goal {
+                self.await_mark_start(goal);
+            }
+        }
+    }
+
+    /// Over the heap goal outside a mark: wait, at most [`ASSIST_WAIT`],
+    /// for the requested cycle to start (Go starts a cycle synchronously in
+    /// the goroutine whose allocation crossed the trigger, `gcStart`, so
+    /// its allocation cannot run ahead of it). A starved collector thread
+    /// otherwise let the heap grow unbounded between the trigger and the
+    /// mark, where no assist or throttle applies (a soft memory limit was
+    /// overshot by ~45 % next to a CPU hog). The wait answers handshakes —
+    /// flushing stale spans for sweep termination and turning the barrier
+    /// on — which is all the start of a mark needs from this mutator, so
+    /// it never delays what it waits for.
+    fn await_mark_start(&self, goal: u64) {
+        let gc = self.gc();
+        let t0 = Instant::now();
+        let deadline = t0 + ASSIST_WAIT;
+        let _account = Elapsed(t0, &gc.assist_wait_ns);
+        loop {
+            self.handshake(false);
+            if self.inner().local.get().marking
+                || gc.heap.heap_live() <= goal
+                || Instant::now() >= deadline
+            {
+                return;
+            }
+            let mut c = gc.ctl.lock();
+            if !c.requested && !gc.cycle_active.load(Ordering::SeqCst) {
+                return; // no cycle is coming
+            }
+            gc.done_cv
+                .wait_for(&mut c, std::time::Duration::from_micros(200));
         }
     }
 

@@ -2,6 +2,13 @@
 //! fixed trigger ratio instead of Go's feedback controller; the assist
 //! ratio is computed by the collector from the goal set here).
 //!
+//! - **Trigger**: a cycle starts early enough that the mutators' allocation
+//!   during the concurrent mark ends near the goal: the last cycle's
+//!   overshoot past its trigger (allocation from the trigger to the end of
+//!   the mark), with a quarter of margin, is kept free below the goal,
+//!   within 70 %–87.5 % of the runway from `marked` to the goal (Go's
+//!   trigger bounds are 70 %–95 %; its feedback controller estimates the
+//!   same quantity from the cons/mark ratio).
 //! - **GOGC**: `goal = marked × (1 + gc_percent/100)`, at least
 //!   `min_heap × gc_percent/100` (Go's `heapMinimum`, 4 MiB at GOGC=100),
 //!   so tiny heaps are not collected constantly.
@@ -48,15 +55,20 @@ pub struct Overhead {
     pub metadata: u64,
 }
 
-/// Where the next cycle starts: 7/8 of the way from `marked` to `goal`, so
-/// that the concurrent mark (during which mutators keep allocating)
-/// finishes near the goal (Go's trigger, without its feedback loop).
-/// `u64::MAX` when there is no goal.
-pub fn trigger(marked: u64, goal: u64) -> u64 {
+/// Where the next cycle starts: `overshoot` (how far past its trigger the
+/// heap grew by the end of the last mark) plus a quarter below `goal`, so
+/// that the concurrent mark, during which mutators keep allocating,
+/// finishes near the goal; at least 70 % and at most 7/8 of the way from
+/// `marked` to `goal`. `u64::MAX` when there is no goal.
+pub fn trigger(marked: u64, goal: u64, overshoot: u64) -> u64 {
     if goal == u64::MAX {
         return goal;
     }
-    marked + goal.saturating_sub(marked) / 8 * 7
+    let runway = goal.saturating_sub(marked);
+    let lo = marked + runway / 10 * 7;
+    let hi = marked + runway / 8 * 7;
+    goal.saturating_sub(overshoot.saturating_add(overshoot / 4))
+        .clamp(lo, hi)
 }
 
 /// The heap goal after a cycle that marked `marked` bytes.
@@ -85,11 +97,29 @@ mod tests {
 
     #[test]
     fn trigger_is_ahead_of_the_goal() {
-        assert_eq!(trigger(8 << 20, 16 << 20), 15 << 20);
-        assert_eq!(trigger(0, 8 << 20), 7 << 20);
-        assert_eq!(trigger(1 << 20, u64::MAX), u64::MAX);
+        // No overshoot: 7/8 of the runway.
+        assert_eq!(trigger(8 << 20, 16 << 20, 0), 15 << 20);
+        assert_eq!(trigger(0, 8 << 20, 0), 7 << 20);
+        assert_eq!(trigger(1 << 20, u64::MAX, 0), u64::MAX);
         // A goal at the floor still leaves a trigger above `marked`.
-        assert!(trigger(100, 100 + (1 << 20)) > 100);
+        assert!(trigger(100, 100 + (1 << 20), 0) > 100);
+    }
+
+    #[test]
+    fn trigger_leaves_room_for_the_last_overshoot() {
+        let (marked, goal) = (100u64 << 20, 200u64 << 20);
+        // 16 MiB past the trigger last time: start 20 MiB below the goal.
+        assert_eq!(trigger(marked, goal, 16 << 20), 180 << 20);
+        // Never later than 7/8 of the runway, never earlier than 70 %.
+        assert_eq!(trigger(marked, goal, 1 << 20), marked + (100 << 20) / 8 * 7);
+        assert_eq!(
+            trigger(marked, goal, 90 << 20),
+            marked + (100 << 20) / 10 * 7
+        );
+        assert_eq!(
+            trigger(marked, goal, u64::MAX),
+            marked + (100 << 20) / 10 * 7
+        );
     }
 
     #[test]

@@ -349,6 +349,11 @@ impl MHeap {
         self.gc_trigger.store(bytes, Ordering::Relaxed);
     }
 
+    /// The trigger set by [`MHeap::set_gc_trigger`].
+    pub fn gc_trigger(&self) -> u64 {
+        self.gc_trigger.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn add_heap_live(&self, delta: i64) {
         // Wrapping add of a two's-complement delta (see `heap_live`).
         self.heap_live.0.fetch_add(delta as u64, Ordering::Relaxed);

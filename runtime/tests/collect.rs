@@ -270,16 +270,17 @@ fn heap_stabilises_under_steady_churn() {
     let s = h.stats();
     assert!(s.num_gc >= 5, "{} cycles", s.num_gc);
     let live = (LIVE * 1024) as u64;
-    // Pacing: a cycle starts each time about 7/8 × live (the runway to a
-    // GOGC=100 goal, less the trigger's headroom) has been allocated. A
-    // mutator's "over the trigger" report that arrives after the cycle it
-    // started has ended must not start a second one back to back (that
-    // doubled the cycle count). Load makes cycles rarer, never more.
+    // Pacing: a cycle starts each time 70 %-87.5 % of live (the runway to
+    // a GOGC=100 goal, less the room the last mark's allocation needed)
+    // has been allocated: 24 cycles here on a quiet machine, at most ~30
+    // when slow marks pull the trigger down. A mutator's "over the
+    // trigger" report that arrives after the cycle it started has ended
+    // must not start a second one back to back (that made it 35-38).
     let allocated = (40 * LIVE / 2 * 1024) as u64 + live;
-    let expected = allocated / (live / 8 * 7);
+    let at_most = allocated / (live / 10 * 7) + 3;
     assert!(
-        s.num_gc <= expected * 5 / 4 + 1,
-        "{} cycles for {} MiB allocated at 8 MiB live (about {expected} expected)",
+        s.num_gc <= at_most,
+        "{} cycles for {} MiB allocated at 8 MiB live (at most {at_most} expected)",
         s.num_gc,
         allocated >> 20
     );
