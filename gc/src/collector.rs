@@ -1640,7 +1640,8 @@ impl MutatorCore {
     /// overshot by ~45 % next to a CPU hog). The wait answers handshakes —
     /// flushing stale spans for sweep termination and turning the barrier
     /// on — which is all the start of a mark needs from this mutator, so
-    /// it never delays what it waits for.
+    /// it never delays what it waits for — and sweeps meanwhile, since
+    /// sweep termination is usually what the start waits for.
     fn await_mark_start(&self, goal: u64) {
         let gc = self.gc();
         let t0 = Instant::now();
@@ -1653,6 +1654,10 @@ impl MutatorCore {
                 || Instant::now() >= deadline
             {
                 return;
+            }
+            // The mark starts once the previous sweep is finished: help.
+            if gc.heap.sweep_one().is_some() {
+                continue;
             }
             let mut c = gc.ctl.lock();
             if !c.requested && !gc.cycle_active.load(Ordering::SeqCst) {
