@@ -369,3 +369,46 @@ mod imp {
 }
 
 pub use imp::*;
+
+/// Test-only breakages of the concurrent protocols, for `loom-tests`.
+///
+/// Each model in `loom-tests/` comes with a *broken variant*: the same
+/// model run with one step of the protocol it guards switched off (a CAS
+/// replaced by a plain store, a barrier skipped, a termination check
+/// dropped). The model must fail on it; that is how a model shows it can
+/// catch the bug it exists for. Library code asks [`broken::is`] at the
+/// step in question, naming the breakage with a short string.
+///
+/// Outside `cfg(loom)` `is` is a `const fn` returning `false`, so the
+/// normal build compiles to the correct protocol with no trace of the
+/// switch. Under loom the switch is thread-local: loom runs every thread of
+/// a model as a coroutine on the test's own OS thread, so a switch set by
+/// one test is seen by all threads of its model and by no other test.
+pub mod broken {
+    #[cfg(loom)]
+    std::thread_local! {
+        static ACTIVE: std::cell::Cell<Option<&'static str>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// True if the breakage `name` is switched on (only ever under loom).
+    #[cfg(loom)]
+    #[inline]
+    pub fn is(name: &'static str) -> bool {
+        ACTIVE.with(|a| a.get() == Some(name))
+    }
+
+    /// True if the breakage `name` is switched on (never, in this build).
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub const fn is(_name: &'static str) -> bool {
+        false
+    }
+
+    /// Switches breakage `name` on for the current test thread (or all of
+    /// them off with `None`). Only loom models call this.
+    #[cfg(loom)]
+    pub fn set(name: Option<&'static str>) {
+        ACTIVE.with(|a| a.set(name));
+    }
+}
