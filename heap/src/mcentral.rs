@@ -66,6 +66,16 @@ impl SpanSet {
         if self.len.load(Ordering::Relaxed) == 0 {
             return None;
         }
+        if crate::sync::broken::is("spanset_pop_split") {
+            // loom-tests broken variant: pick the span under the lock and
+            // take it out under a second acquisition, so two poppers can
+            // both pick it (loom-tests/tests/heap_mcentral.rs).
+            let s = self.spans.lock().last().copied()?;
+            let mut v = self.spans.lock();
+            v.retain(|&t| t != s);
+            self.len.store(v.len(), Ordering::Relaxed);
+            return Some(s);
+        }
         let mut v = self.spans.lock();
         let s = v.pop();
         self.len.store(v.len(), Ordering::Relaxed);
