@@ -249,6 +249,13 @@ impl MCentral {
             // Nobody else can reach the span (it is in no set), so no CAS is
             // needed to become its sweeper.
             s.store_sweepgen(sg.wrapping_sub(1));
+            if crate::sync::broken::is("uncache_stale_dec_early") {
+                // loom-tests broken variant: the order before 37b4b25,
+                // count down first (loom-tests/tests/heap_sweepgen.rs).
+                heap.sweep.stale_cached_spans_dec();
+                heap.sweep_span(s, false);
+                return;
+            }
             heap.sweep_span(s, false);
             // Only now: `finish_sweep` reports the sweep finished once the
             // count is 0, and the collector then lets markers set mark bits.

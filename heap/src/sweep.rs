@@ -332,8 +332,23 @@ impl MHeap {
             .stale_cached
             .store(self.stats.cached_spans(), Ordering::Relaxed);
         self.sweep.central_index.store(0, Ordering::Relaxed);
-        self.sweep.active.reset();
-        self.set_sweepgen(sg);
+        if crate::sync::broken::is("begin_sweep_reset_first") {
+            // loom-tests broken variant: the order before the fix below
+            // (loom-tests/tests/heap_sweepgen.rs).
+            self.sweep.active.reset();
+            self.set_sweepgen(sg);
+        } else {
+            // The new sweepgen first, then the sweepers' state (Go's
+            // `gcSweep` order). `sweep_one` runs on any thread without
+            // the gate; one that registers after the reset (its Acquire
+            // CAS in `begin` reads the reset's Release store) sees the new
+            // sweepgen and cursor. Reset first, a sweeper slipping in
+            // between read the old sweepgen, found the old generation's
+            // unswept sets empty and marked the *new* sweep drained: it
+            // then finished with every span unswept.
+            self.set_sweepgen(sg);
+            self.sweep.active.reset();
+        }
         drop(l);
         Ok(())
     }
