@@ -211,6 +211,13 @@ pub(crate) unsafe fn set(bits: BitsPtr, i: usize) -> bool {
     if w.load(Ordering::Relaxed) & m != 0 {
         return true;
     }
+    if crate::sync::broken::is("mark_bit_store") {
+        // loom-tests broken variant: load then store instead of the RMW
+        // (loom-tests/tests/heap_markbits.rs).
+        let old = w.load(Ordering::Relaxed);
+        w.store(old | m, Ordering::Relaxed);
+        return old & m != 0;
+    }
     w.fetch_or(m, Ordering::Relaxed) & m != 0
 }
 

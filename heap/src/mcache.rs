@@ -325,7 +325,9 @@ impl MCache {
                 // SAFETY: we own the cached span.
                 unsafe { span.set_needs_free_hook() };
             }
-            if self.alloc_state & ALLOC_BLACK != 0 {
+            // loom-tests broken variant `alloc_black_skip`: no allocate-black
+            // (loom-tests/tests/heap_markbits.rs).
+            if self.alloc_state & ALLOC_BLACK != 0 && !crate::sync::broken::is("alloc_black_skip") {
                 self.mark_new_object(span, addr);
             }
             // SAFETY: span memory is never at address 0.
