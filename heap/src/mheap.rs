@@ -470,7 +470,17 @@ impl MHeap {
                 });
             }
         }
-        let run = match l.pages.alloc(npages) {
+        let found = if crate::sync::broken::is("pagealloc_find_unlocked") {
+            // loom-tests broken variant: find the run under the lock, take
+            // it under a second acquisition (loom-tests/tests/heap_pagealloc.rs).
+            let base = l.pages.find_run(npages);
+            drop(l);
+            l = self.lock.lock();
+            base.map(|b| l.pages.alloc_run(b, npages))
+        } else {
+            l.pages.alloc(npages)
+        };
+        let run = match found {
             Some(r) => r,
             None => {
                 self.grow(&mut l, npages)?;

@@ -443,17 +443,30 @@ impl PageAlloc {
     /// Precondition: `npages >= 1` (debug-asserted; release builds return
     /// `None` for 0).
     pub fn alloc(&mut self, npages: usize) -> Option<PageRun> {
+        let base = self.find_run(npages)?;
+        Some(self.alloc_run(base, npages))
+    }
+
+    /// The search half of [`PageAlloc::alloc`]: the first page of the
+    /// lowest-addressed free run of `npages` pages, left free.
+    pub(crate) fn find_run(&self, npages: usize) -> Option<usize> {
         debug_assert!(npages >= 1, "alloc of zero pages");
         if npages == 0 || (self.tree[1].max as usize) < npages {
             return None;
         }
-        let base = self.find(npages)?;
+        self.find(npages)
+    }
+
+    /// The taking half of [`PageAlloc::alloc`]: marks the run found by
+    /// [`PageAlloc::find_run`] allocated. Precondition (debug-asserted):
+    /// the pages are still free.
+    pub(crate) fn alloc_run(&mut self, base: usize, npages: usize) -> PageRun {
         let scavenged = self.mark_alloc(base, npages);
-        Some(PageRun {
+        PageRun {
             base,
             npages,
             scavenged,
-        })
+        }
     }
 
     /// Pages `[base, base + npages)` become free and not scavenged (they were
