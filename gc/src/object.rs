@@ -108,7 +108,7 @@ pub(crate) fn drop_dead_object(base: usize) -> bool {
     ok
 }
 
-thread_local! {
+crate::sync::thread_local! {
     /// Depth of collector-run `Drop` calls on this thread.
     static IN_DROP: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }

@@ -28,6 +28,9 @@
 use crate::mspan::{MSpan, SpanRef, SpanState};
 use crate::sizeclasses::PAGE_SHIFT;
 use crate::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+// The index's entries are written once under the heap lock before the
+// arena is reachable otherwise: not modelled by loom (see the shim).
+use crate::sync::unmodeled::AtomicPtr as IndexPtr;
 use std::ptr::NonNull;
 
 /// Width of the address space the index covers.
@@ -118,7 +121,7 @@ impl HeapArena {
 }
 
 /// An L2 block: `1 << l2_bits` arena pointers.
-type L2 = Box<[AtomicPtr<HeapArena>]>;
+type L2 = Box<[IndexPtr<HeapArena>]>;
 
 /// The two-level index from arena number to `HeapArena`.
 pub(crate) struct ArenaIndex {
@@ -127,7 +130,7 @@ pub(crate) struct ArenaIndex {
     l2_bits: u32,
     /// L1: pointer to the first entry of an L2 block, or null. An entry
     /// goes from null to non-null once (under the heap lock) and stays.
-    l1: Box<[AtomicPtr<AtomicPtr<HeapArena>>]>,
+    l1: Box<[IndexPtr<IndexPtr<HeapArena>>]>,
 }
 
 // SAFETY: the index owns its L2 blocks and arena metadata (freed in Drop);
@@ -145,7 +148,7 @@ impl ArenaIndex {
             arena_shift,
             l2_bits,
             l1: (0..l1_len)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .map(|_| IndexPtr::new(std::ptr::null_mut()))
                 .collect(),
         }
     }
@@ -189,9 +192,9 @@ impl ArenaIndex {
         let mut l2 = self.l1[i1].load(Ordering::Acquire);
         if l2.is_null() {
             let block: L2 = (0..1usize << self.l2_bits)
-                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .map(|_| IndexPtr::new(std::ptr::null_mut()))
                 .collect();
-            l2 = Box::into_raw(block).cast::<AtomicPtr<HeapArena>>();
+            l2 = Box::into_raw(block).cast::<IndexPtr<HeapArena>>();
             // Release: readers that see the block see its null entries.
             self.l1[i1].store(l2, Ordering::Release);
         }

@@ -20,6 +20,8 @@ use crate::mheap::HeapLocked;
 use crate::mspan::{MSpan, SpanClass};
 use crate::sizeclasses::{NUM_SIZE_CLASSES, PAGE_SHIFT, class_size};
 use crate::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+/// Per-size-class counters: reporting only, not modelled by loom (shim).
+use crate::sync::unmodeled::AtomicU64 as ClassCounter;
 use crate::sync::{Arc, Mutex};
 
 /// One mcache's counters. Written only by the owning mcache (relaxed load
@@ -27,7 +29,7 @@ use crate::sync::{Arc, Mutex};
 #[repr(align(128))]
 pub(crate) struct LocalStats {
     /// Objects allocated per size class, published at uncache.
-    small_mallocs: Box<[AtomicU64]>,
+    small_mallocs: Box<[ClassCounter]>,
     /// Tiny allocations combined into an existing block.
     tiny_allocs: AtomicU64,
     /// Spans currently cached by the owning mcache.
@@ -37,7 +39,9 @@ pub(crate) struct LocalStats {
 impl LocalStats {
     fn new() -> Self {
         LocalStats {
-            small_mallocs: (0..NUM_SIZE_CLASSES).map(|_| AtomicU64::new(0)).collect(),
+            small_mallocs: (0..NUM_SIZE_CLASSES)
+                .map(|_| ClassCounter::new(0))
+                .collect(),
             tiny_allocs: AtomicU64::new(0),
             cached_spans: AtomicUsize::new(0),
         }
@@ -50,7 +54,8 @@ impl LocalStats {
     }
 
     pub(crate) fn record_small_mallocs(&self, class: u8, n: usize) {
-        Self::bump(&self.small_mallocs[class as usize], n as u64);
+        let c = &self.small_mallocs[class as usize];
+        c.store(c.load(Ordering::Relaxed) + n as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn record_tiny_allocs(&self, n: u64) {
@@ -67,9 +72,9 @@ impl LocalStats {
 /// Shared counters, updated with relaxed atomic adds.
 pub(crate) struct HeapStats {
     /// Objects allocated per size class (class 0 unused).
-    small_mallocs: Box<[AtomicU64]>,
+    small_mallocs: Box<[ClassCounter]>,
     /// Objects freed per size class.
-    small_frees: Box<[AtomicU64]>,
+    small_frees: Box<[ClassCounter]>,
     large_mallocs: AtomicU64,
     large_alloc_bytes: AtomicU64,
     large_frees: AtomicU64,
@@ -84,8 +89,12 @@ pub(crate) struct HeapStats {
 impl HeapStats {
     pub(crate) fn new() -> Self {
         HeapStats {
-            small_mallocs: (0..NUM_SIZE_CLASSES).map(|_| AtomicU64::new(0)).collect(),
-            small_frees: (0..NUM_SIZE_CLASSES).map(|_| AtomicU64::new(0)).collect(),
+            small_mallocs: (0..NUM_SIZE_CLASSES)
+                .map(|_| ClassCounter::new(0))
+                .collect(),
+            small_frees: (0..NUM_SIZE_CLASSES)
+                .map(|_| ClassCounter::new(0))
+                .collect(),
             large_mallocs: AtomicU64::new(0),
             large_alloc_bytes: AtomicU64::new(0),
             large_frees: AtomicU64::new(0),

@@ -11,7 +11,7 @@
 //!
 //! | item | normal build | `cfg(loom)` |
 //! |---|---|---|
-//! | `atomic::*` | `std::sync::atomic` | `loom::sync::atomic` |
+//! | `atomic::*` | `std::sync::atomic` | `loom::sync::atomic`, wrapped so that `SeqCst` is sequentially consistent (loom models it as `AcqRel`) |
 //! | `Mutex`, `MutexGuard` | `parking_lot` (no poisoning) | `loom::sync::Mutex`, wrapped to drop poisoning |
 //! | `Condvar` | `parking_lot::Condvar` | `loom::sync::Condvar`, wrapped |
 //! | `RwLock` | `parking_lot::RwLock` | `loom::sync::RwLock`, wrapped to drop poisoning |
@@ -19,11 +19,15 @@
 //! | `UnsafeCell` | `std::cell::UnsafeCell` with loom's `with`/`with_mut` API | `loom::cell::UnsafeCell` (checks every access for races) |
 //! | `thread` | `std::thread` | `loom::thread` |
 //! | `hint::spin_loop` | `std::hint::spin_loop` | `loom::hint::spin_loop` (a yield point) |
+//! | `thread_local!` | `std::thread_local!` | `loom::thread_local!` (one value per loom thread) |
 //!
 //! `.ci/check-sync-shim` fails CI if library code anywhere else names
 //! `std::sync`, `core::sync`, `parking_lot` or `std::thread` directly.
 //! (clippy's `disallowed_types` cannot do this job: it sees through the
 //! re-exports below and would flag the shim's own users.)
+//!
+//! Large non-protocol tables (statistics per size class, the arena index)
+//! use [`unmodeled`] atomics, `std`'s in both builds.
 //!
 //! Constants that size buffers shrink under loom (see [`LOOM`]) so that models
 //! stay small.
@@ -104,6 +108,9 @@ mod imp {
     pub mod hint {
         pub use std::hint::spin_loop;
     }
+
+    /// Thread-local statics (`std`'s macro).
+    pub use std::thread_local;
 
     /// A mutual-exclusion lock without poisoning (`parking_lot`).
     pub type Mutex<T> = parking_lot::Mutex<T>;
@@ -228,12 +235,180 @@ mod imp {
         }
     }
 
-    /// Atomic integer and pointer types, and fences (loom's).
+    /// Atomic integer and pointer types, and fences: loom's, with
+    /// `SeqCst` made sequentially consistent.
+    ///
+    /// loom treats a `SeqCst` load, store or read-modify-write as
+    /// `AcqRel` (its README, "Unsupported features"), so the store-buffer
+    /// outcome of a Dekker handshake — each thread stores its flag, then
+    /// misses the other's — would be explored although the real program
+    /// cannot produce it, and the models would report bugs that are not
+    /// there. loom does implement `fence(SeqCst)`. So these wrappers put a
+    /// `SeqCst` fence after every `SeqCst` store and before every
+    /// `SeqCst` load, and around every `SeqCst` read-modify-write (the
+    /// leading/trailing-fence mapping of C11 `SeqCst` accesses). This is
+    /// slightly *stronger* than C11: a `SeqCst` store followed by a
+    /// `Relaxed` load of another location is also kept in order, so a
+    /// model cannot find a bug that needs that reordering (on x86-64 a
+    /// `SeqCst` store is a full barrier anyway). Other orderings pass
+    /// through unchanged.
     pub mod atomic {
-        pub use loom::sync::atomic::{
-            AtomicBool, AtomicIsize, AtomicPtr, AtomicU8, AtomicU16, AtomicU32, AtomicU64,
-            AtomicUsize, Ordering, fence,
-        };
+        use loom::sync::atomic as l;
+        pub use loom::sync::atomic::{Ordering, fence};
+
+        #[inline]
+        fn before(o: Ordering) {
+            if o == Ordering::SeqCst {
+                l::fence(Ordering::SeqCst);
+            }
+        }
+
+        macro_rules! seqcst_atomic {
+            ($name:ident, $t:ty $(, $int:ident)?) => {
+                /// loom's atomic of the same name with `SeqCst` made
+                /// sequentially consistent (see the module docs).
+                #[derive(Debug, Default)]
+                pub struct $name(l::$name);
+
+                impl $name {
+                    /// A new atomic.
+                    pub fn new(v: $t) -> Self {
+                        $name(l::$name::new(v))
+                    }
+                    /// Loads the value.
+                    pub fn load(&self, o: Ordering) -> $t {
+                        before(o);
+                        self.0.load(o)
+                    }
+                    /// Stores a value.
+                    pub fn store(&self, v: $t, o: Ordering) {
+                        self.0.store(v, o);
+                        before(o);
+                    }
+                    /// Swaps the value.
+                    pub fn swap(&self, v: $t, o: Ordering) -> $t {
+                        before(o);
+                        let r = self.0.swap(v, o);
+                        before(o);
+                        r
+                    }
+                    /// Compare-and-exchange.
+                    pub fn compare_exchange(
+                        &self,
+                        c: $t,
+                        n: $t,
+                        s: Ordering,
+                        f: Ordering,
+                    ) -> Result<$t, $t> {
+                        before(s);
+                        let r = self.0.compare_exchange(c, n, s, f);
+                        before(s);
+                        r
+                    }
+                    /// Compare-and-exchange (may fail spuriously).
+                    pub fn compare_exchange_weak(
+                        &self,
+                        c: $t,
+                        n: $t,
+                        s: Ordering,
+                        f: Ordering,
+                    ) -> Result<$t, $t> {
+                        before(s);
+                        let r = self.0.compare_exchange_weak(c, n, s, f);
+                        before(s);
+                        r
+                    }
+                }
+                $(seqcst_atomic!(@$int $name, $t);)?
+            };
+            (@int $name:ident, $t:ty) => {
+                impl $name {
+                    seqcst_atomic!(@rmw $t, fetch_add, fetch_sub, fetch_or, fetch_and, fetch_xor, fetch_max, fetch_min);
+                }
+            };
+            (@bool $name:ident, $t:ty) => {
+                impl $name {
+                    seqcst_atomic!(@rmw $t, fetch_or, fetch_and, fetch_xor);
+                }
+            };
+            (@rmw $t:ty, $($op:ident),*) => {$(
+                /// Read-modify-write.
+                pub fn $op(&self, v: $t, o: Ordering) -> $t {
+                    before(o);
+                    let r = self.0.$op(v, o);
+                    before(o);
+                    r
+                }
+            )*};
+        }
+
+        seqcst_atomic!(AtomicBool, bool, bool);
+        seqcst_atomic!(AtomicU8, u8, int);
+        seqcst_atomic!(AtomicU16, u16, int);
+        seqcst_atomic!(AtomicU32, u32, int);
+        seqcst_atomic!(AtomicU64, u64, int);
+        seqcst_atomic!(AtomicUsize, usize, int);
+        seqcst_atomic!(AtomicIsize, isize, int);
+
+        /// loom's `AtomicPtr` with `SeqCst` made sequentially consistent.
+        #[derive(Debug)]
+        pub struct AtomicPtr<T>(l::AtomicPtr<T>);
+
+        impl<T> Default for AtomicPtr<T> {
+            fn default() -> Self {
+                AtomicPtr::new(std::ptr::null_mut())
+            }
+        }
+
+        impl<T> AtomicPtr<T> {
+            /// A new atomic pointer.
+            pub fn new(v: *mut T) -> Self {
+                AtomicPtr(l::AtomicPtr::new(v))
+            }
+            /// Loads the pointer.
+            pub fn load(&self, o: Ordering) -> *mut T {
+                before(o);
+                self.0.load(o)
+            }
+            /// Stores a pointer.
+            pub fn store(&self, v: *mut T, o: Ordering) {
+                self.0.store(v, o);
+                before(o);
+            }
+            /// Swaps the pointer.
+            pub fn swap(&self, v: *mut T, o: Ordering) -> *mut T {
+                before(o);
+                let r = self.0.swap(v, o);
+                before(o);
+                r
+            }
+            /// Compare-and-exchange.
+            pub fn compare_exchange(
+                &self,
+                c: *mut T,
+                n: *mut T,
+                s: Ordering,
+                f: Ordering,
+            ) -> Result<*mut T, *mut T> {
+                before(s);
+                let r = self.0.compare_exchange(c, n, s, f);
+                before(s);
+                r
+            }
+            /// Compare-and-exchange (may fail spuriously).
+            pub fn compare_exchange_weak(
+                &self,
+                c: *mut T,
+                n: *mut T,
+                s: Ordering,
+                f: Ordering,
+            ) -> Result<*mut T, *mut T> {
+                before(s);
+                let r = self.0.compare_exchange_weak(c, n, s, f);
+                before(s);
+                r
+            }
+        }
     }
 
     /// Thread spawning and yielding (loom's).
@@ -253,6 +428,14 @@ mod imp {
     pub mod hint {
         pub use loom::hint::spin_loop;
     }
+
+    /// Thread-local statics, per loom thread: loom runs a model's threads
+    /// as coroutines on one OS thread, where `std`'s would be shared.
+    /// (Takes `std`'s `= const { .. }` form, which loom's macro does not.)
+    pub use crate::__loom_thread_local as thread_local;
+
+    #[doc(hidden)]
+    pub use loom as __loom;
 
     /// loom's mutex with poisoning removed from the API.
     #[derive(Debug, Default)]
@@ -369,6 +552,32 @@ mod imp {
 }
 
 pub use imp::*;
+
+/// `thread_local!` for loom: `std`'s const-initialised form, forwarded to
+/// `loom::thread_local!` (see `imp::thread_local`).
+#[cfg(loom)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __loom_thread_local {
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr };) => {
+        $crate::sync::__loom::thread_local!($(#[$attr])* $vis static $name: $t = $init);
+    };
+}
+
+/// Atomics that loom does not model, in both builds `std`'s.
+///
+/// Only for large tables that are not a protocol: per-size-class
+/// statistics counters (read only for reporting), and the arena index,
+/// whose entries are written once, under the heap lock, before any
+/// pointer into the arena is published through modelled atomics. Under
+/// loom every modelled atomic is an object that each `SeqCst` fence
+/// visits; the 16 384 entries of the index made one model execution cost
+/// tens of milliseconds. What loom loses: the weak-memory behaviours of
+/// these loads and stores (they act as sequentially consistent), and no
+/// thread switch is explored at them.
+pub mod unmodeled {
+    pub use std::sync::atomic::{AtomicPtr, AtomicU64};
+}
 
 /// Test-only breakages of the concurrent protocols, for `loom-tests`.
 ///
