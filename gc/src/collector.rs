@@ -197,7 +197,7 @@ impl GcConfig {
     }
 }
 
-thread_local! {
+crate::sync::thread_local! {
     /// The collector whose scope this thread is in (address, 0 if none)
     /// and the nesting depth (scopes of several mutators of one heap may
     /// nest on a thread; scopes of two heaps may not).
@@ -237,7 +237,7 @@ const PARKED: u32 = 3;
 
 /// Barrier-buffer entries before a mutator flushes them (Go's wbBuf
 /// holds 512 pointers).
-const WBUF_CAP: usize = if crate::sync::LOOM { 4 } else { 512 };
+const WBUF_CAP: usize = if crate::sync::LOOM { 8 } else { 512 };
 
 /// A garbage collector and its heap. Cheap handles (`Arc<Collector>`) are
 /// held by mutators, roots, weak references and the typed `Heap`; when the
@@ -297,10 +297,18 @@ pub(crate) struct Inner {
     /// Every registered mutator. Deregistration and the collector's flush
     /// of idle mcaches take the lock.
     mutators: Mutex<Vec<MutPtr>>,
-    /// The collector waits here for mutators' acknowledgements.
-    acks: Mutex<()>,
+    /// The collector waits here for mutators' acknowledgements. The count
+    /// goes up with every notification (`notify_collector`), so a wait
+    /// that begins after a notification was sent returns at once: no
+    /// wake-up is lost between the collector's check and its wait.
+    acks: Mutex<u64>,
     ack_cv: Condvar,
+    /// The collector checks acknowledgements (set before each check,
+    /// Dekker with the mutators' acknowledgement store then flag load).
     ack_waiting: AtomicBool,
+    /// The `acks` count read just before the collector's last check
+    /// (collector thread only).
+    ack_seen: AtomicU64,
     /// Parked mutators wait here (checkmark stops).
     park: Mutex<()>,
     park_cv: Condvar,
@@ -464,9 +472,10 @@ impl Collector {
             assist_expected: AtomicU64::new(0),
             assist_goal: AtomicU64::new(first_goal),
             mutators: Mutex::new(Vec::new()),
-            acks: Mutex::new(()),
+            acks: Mutex::new(0),
             ack_cv: Condvar::new(),
             ack_waiting: AtomicBool::new(false),
+            ack_seen: AtomicU64::new(0),
             park: Mutex::new(()),
             park_cv: Condvar::new(),
             ctl: Mutex::new(Ctl {
@@ -565,8 +574,10 @@ impl Collector {
     }
 
     /// Registers a new mutator (Go: a new P with its mcache).
-    pub fn mutator(self: &Arc<Self>) -> MutatorCore {
-        let mut mcache = MCache::new(self.inner.heap.clone());
+    /// (An associated function, not a method: `self: &Arc<Self>` is not
+    /// available for loom's `Arc`.)
+    pub fn mutator(this: &Arc<Self>) -> MutatorCore {
+        let mut mcache = MCache::new(this.inner.heap.clone());
         mcache.report_handshakes(true);
         let core = Box::new(MutatorInner {
             mcache: UnsafeCell::new(mcache),
@@ -574,16 +585,16 @@ impl Collector {
             local: Cell::new(Local::default()),
             allocs: Cell::new(0),
             borrows: Cell::new(0),
-            stress: self.inner.config.stress,
+            stress: this.inner.config.stress,
             scope: AtomicU32::new(OUT),
             ack_a: AtomicU64::new(0),
             ack_s: AtomicU64::new(0),
             ack_flush: AtomicU64::new(0),
         });
         let ptr = NonNull::from(Box::leak(core));
-        self.inner.mutators.lock().push(MutPtr(ptr));
+        this.inner.mutators.lock().push(MutPtr(ptr));
         MutatorCore {
-            collector: self.clone(),
+            collector: this.clone(),
             inner: ptr,
         }
     }
@@ -741,20 +752,39 @@ impl Inner {
         }
     }
 
-    /// Wakes the collector if it waits for acknowledgements.
+    /// Wakes the collector if it waits for acknowledgements. Called after
+    /// the acknowledgement (or scope exit, or stale-span flush) it reports
+    /// was stored.
     fn notify_collector(&self) {
         if self.ack_waiting.load(Ordering::SeqCst) {
-            let _g = self.acks.lock();
+            let mut g = self.acks.lock();
+            *g = g.wrapping_add(1);
             self.ack_cv.notify_all();
         }
     }
 
-    /// Waits a little for acknowledgements (woken by `notify_collector`;
-    /// the timeout covers a wake-up racing the check before it).
+    /// Before the collector checks what mutators acknowledged: from here,
+    /// a mutator that acknowledges something the check may miss wakes the
+    /// next [`Inner::wait_acks`]. (Its store precedes its load of
+    /// `ack_waiting`; our store precedes our check: by SeqCst, if the check
+    /// missed its store, its load sees the flag, and its notification
+    /// bumps `acks` after we read it here.)
+    fn arm_ack_wait(&self) {
+        self.ack_waiting.store(true, Ordering::SeqCst);
+        let seen = *self.acks.lock();
+        self.ack_seen.store(seen, Ordering::Relaxed);
+    }
+
+    /// Waits for a notification sent since the last [`Inner::arm_ack_wait`]
+    /// (at once if one was). The 1 ms timeout is a backstop only; the loom
+    /// models, where a timed wait never times out, check that no wait
+    /// depends on it.
     fn wait_acks(&self) {
         let mut g = self.acks.lock();
-        self.ack_cv
-            .wait_for(&mut g, std::time::Duration::from_millis(1));
+        if *g == self.ack_seen.load(Ordering::Relaxed) {
+            self.ack_cv
+                .wait_for(&mut g, std::time::Duration::from_millis(1));
+        }
     }
 
     /// Whether `ok` holds for every mutator inside a scope, parked ones
@@ -763,7 +793,7 @@ impl Inner {
     /// they acknowledge something (`ack_waiting`, set before the check:
     /// Dekker with the mutators' acknowledgement then flag load).
     fn all_in_scope(&self, ok: impl Fn(&MutatorInner) -> bool) -> bool {
-        self.ack_waiting.store(true, Ordering::SeqCst);
+        self.arm_ack_wait();
         let all = {
             let reg = self.mutators.lock();
             reg.iter().all(|m| {
@@ -794,6 +824,9 @@ impl Inner {
         let heap = &*self.heap;
         loop {
             while heap.sweep_one().is_some() {}
+            // Before the check of stale spans below (`arm_ack_wait`): a
+            // mutator that flushes one after it wakes our wait.
+            self.arm_ack_wait();
             let claimed: Vec<MutPtr> = {
                 let reg = self.mutators.lock();
                 reg.iter()
@@ -823,7 +856,6 @@ impl Inner {
                 }
                 Err(_) => {
                     heap.request_handshake();
-                    self.ack_waiting.store(true, Ordering::SeqCst);
                     self.wait_acks();
                 }
             }
@@ -920,6 +952,11 @@ impl Inner {
             heap.request_handshake();
             let mut scanned_in_round = false;
             while !self.all_in_scope(|m| m.ack_flush.load(Ordering::SeqCst) >= round) {
+                if crate::sync::broken::is("termination_skips_flush_round") {
+                    // loom-tests broken variant: do not wait for the
+                    // mutators' flushes.
+                    break;
+                }
                 if !self.injector.is_empty() {
                     self.drain_round(heap, c, &mut totals, Vec::new());
                     scanned_in_round = true;
@@ -1141,7 +1178,7 @@ impl Inner {
         self.stop.store(true, Ordering::SeqCst);
         self.heap.request_handshake();
         loop {
-            self.ack_waiting.store(true, Ordering::SeqCst);
+            self.arm_ack_wait();
             let all = {
                 let reg = self.mutators.lock();
                 reg.iter().all(|m| {
@@ -1455,6 +1492,8 @@ impl MutatorCore {
             // set before the phase was published.
             // SAFETY: as above.
             unsafe { inner.mcache.with_mut(|c| (*c).sync()) };
+            // Sweep termination may be waiting for exactly this.
+            acked = true;
         }
         if ph & MARKING != 0 {
             let cyc = ph >> 1;
@@ -1897,8 +1936,9 @@ impl Drop for MutatorCore {
         drop(reg);
         // SAFETY: deregistered under the lock and claimed, so the collector
         // cannot reach it any more, and we are its owner (a leaked Box).
-        let mut inner = unsafe { Box::from_raw(me.as_ptr()) };
-        inner.mcache.get_mut().release_all();
+        let inner = unsafe { Box::from_raw(me.as_ptr()) };
+        // SAFETY: we own `inner` (just above): nobody else uses the mcache.
+        unsafe { inner.mcache.with_mut(|c| (*c).release_all()) };
         // Every scope was left, and leaving pays the buffer's cell debts
         // (a flush while marking, or the handshake after the mark ended).
         // SAFETY: we own `inner`.
@@ -1913,6 +1953,11 @@ impl Drop for MutatorCore {
 /// captures (and loses when the process aborts).
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {
+    // Under loom a broken invariant must fail the model (a panic that loom
+    // reports with the interleaving), not abort the test process.
+    if cfg!(loom) {
+        panic!("spanheap: fatal: {msg}");
+    }
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "spanheap: fatal: {msg}; aborting");
     std::process::abort()

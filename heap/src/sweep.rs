@@ -107,8 +107,12 @@ impl SweepState {
         }
     }
 
+    /// SeqCst, as is `finish_sweep`'s load: a mutator that returns a
+    /// stale span then reads the collector's "waiting" flag, and the
+    /// collector sets that flag then checks this count (Dekker; see
+    /// `Inner::notify_collector` in spanheap-gc).
     pub(crate) fn stale_cached_spans_dec(&self) {
-        self.stale_cached.fetch_sub(1, Ordering::AcqRel);
+        self.stale_cached.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -284,7 +288,7 @@ impl MHeap {
             crate::sync::hint::spin_loop();
             crate::sync::thread::yield_now();
         }
-        let stale = self.sweep.stale_cached.load(Ordering::Acquire);
+        let stale = self.sweep.stale_cached.load(Ordering::SeqCst);
         if stale > 0 {
             return Err(SweepError::UnflushedCaches { spans: stale });
         }

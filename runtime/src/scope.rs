@@ -162,7 +162,7 @@ impl Heap {
     /// A new mutator for the calling thread (or any thread it is sent to).
     pub fn mutator(&self) -> Mutator {
         Mutator {
-            core: self.c.mutator(),
+            core: Collector::mutator(&self.c),
         }
     }
 
