@@ -116,7 +116,11 @@ impl<'gc, T: Copy + Trace> GcCell<'gc, T> {
     /// Stores `v`, running the write barrier.
     #[inline(always)]
     pub fn set(&self, cx: &'gc Scope<'_>, v: T) {
-        if !T::NO_GC && cx.barrier_active() {
+        if !T::NO_GC
+            && cx.barrier_active()
+            // loom-tests broken variant: a store without the barrier.
+            && !spanheap_gc::sync::broken::is("gccell_barrier_off")
+        {
             // Swap, so that the value shaded is the one actually
             // overwritten even if another thread stores concurrently.
             let old = self.value.swap(v);
@@ -191,6 +195,11 @@ pub struct GcRefCell<'gc, T> {
     /// marker skipped. Any other value: not yet this cycle.
     scanned: AtomicU64,
     value: UnsafeCell<T>,
+    /// Under loom only: a loom cell standing for `value` in the model (a
+    /// writer's borrow writes it, a marker's scan reads it), so that loom
+    /// reports a marker reading contents that a writer may be changing.
+    #[cfg(loom)]
+    race: spanheap_gc::sync::UnsafeCell<()>,
     _brand: Invariant<'gc>,
 }
 
@@ -210,6 +219,8 @@ pub struct GcRefMut<'b, T: Trace> {
     scanned: &'b AtomicU64,
     value: &'b mut T,
     core: &'b MutatorCore,
+    #[cfg(loom)]
+    race: &'b spanheap_gc::sync::UnsafeCell<()>,
 }
 
 /// A borrow that conflicts with an existing one.
@@ -230,6 +241,8 @@ impl<'gc, T: Trace> GcRefCell<'gc, T> {
             flag: AtomicIsize::new(0),
             scanned: AtomicU64::new(0),
             value: UnsafeCell::new(v),
+            #[cfg(loom)]
+            race: spanheap_gc::sync::UnsafeCell::new(()),
             _brand: PhantomData,
         }
     }
@@ -287,6 +300,9 @@ impl<'gc, T: Trace> GcRefCell<'gc, T> {
             self.scan_before_write(c, core);
         }
         core.borrow_opened();
+        // The model's write access begins (see `race`).
+        #[cfg(loom)]
+        self.race.with_mut(|_| ());
         Ok(GcRefMut {
             flag: &self.flag,
             scanned: &self.scanned,
@@ -295,6 +311,8 @@ impl<'gc, T: Trace> GcRefCell<'gc, T> {
             // settled, or no mark is running for this mutator).
             value: unsafe { &mut *self.value.get() },
             core,
+            #[cfg(loom)]
+            race: &self.race,
         })
     }
 
@@ -383,6 +401,9 @@ impl<T: Trace> DerefMut for GcRefMut<'_, T> {
 }
 impl<T: Trace> Drop for GcRefMut<'_, T> {
     fn drop(&mut self) {
+        // The model's write access ends (see `GcRefCell::race`).
+        #[cfg(loom)]
+        self.race.with_mut(|_| ());
         if let Some(c) = self.core.marking_cycle().filter(|_| !T::NO_GC) {
             let pre_s = self.core.before_clean_point();
             let mut shaded = false;
@@ -465,16 +486,24 @@ unsafe impl<T: Trace> Trace for GcRefCell<'_, T> {
             {
                 return; // another thread took the claim
             }
-            if self.flag.load(Ordering::SeqCst) == WRITER {
+            if self.flag.load(Ordering::SeqCst) == WRITER
+                // loom-tests broken variant: the marker ignores the writer.
+                && !spanheap_gc::sync::broken::is("refcell_marker_ignores_writer")
+            {
                 // A writer holds the contents: it shades them when its
                 // borrow ends. Count the debt before it is visible.
                 t.owe_cell();
                 self.scanned.store(st(c, OWED), Ordering::SeqCst);
                 return;
             }
+            // The model's read access, around the real one.
+            #[cfg(loom)]
+            self.race.with(|_| ());
             // SAFETY: claimed, and no writer: a writer arriving now waits
             // for the claim to settle before touching the contents.
             unsafe { &*self.value.get() }.trace(t);
+            #[cfg(loom)]
+            self.race.with(|_| ());
             self.scanned.store(st(c, DONE), Ordering::Release);
         } else if t.is_checkmark() {
             if self.flag.load(Ordering::Acquire) == WRITER {
