@@ -16,7 +16,9 @@
 //!   and [`SlotTable::remove`], and is 0 while on the free list;
 //! - a root slot's value never changes while owned; a weak slot's value
 //!   changes only from an address to 0, written by the collector at mark
-//!   termination (under its gate, see `collector.rs`).
+//!   termination (under its gate and the table lock, see `collector.rs`);
+//! - a weak slot is copied into a new one only under the table lock
+//!   ([`SlotTable::insert_copy`]), so no copy escapes a clearing.
 
 use crate::sync::Mutex;
 use crate::sync::atomic::{AtomicUsize, Ordering};
@@ -82,7 +84,29 @@ impl SlotTable {
 
     /// Takes a free slot and stores `addr` in it.
     pub fn insert(&self, addr: usize) -> Slot {
+        Self::insert_locked(&mut self.inner.lock(), addr)
+    }
+
+    /// Takes a free slot and stores in it the value `src` holds, read
+    /// under the table lock (`Weak::clone`). The collector clears dead
+    /// weak slots holding that lock ([`SlotTable::for_each`]), so the copy
+    /// is made either before a clearing, which then finds and clears it
+    /// too, or after, from the cleared value. A load of `src` followed by
+    /// [`SlotTable::insert`] could copy an address that a clearing running
+    /// in between found dead, into a slot the clearing no longer visits:
+    /// a weak reference to an object about to be freed.
+    ///
+    /// # Safety
+    /// 1. `src` came from this table's `insert` and is still owned.
+    pub unsafe fn insert_copy(&self, src: Slot) -> Slot {
         let mut l = self.inner.lock();
+        // SAFETY: obligation 1; the table (self) is alive.
+        let addr = unsafe { src.get() }.load(Ordering::Acquire);
+        Self::insert_locked(&mut l, addr)
+    }
+
+    /// `insert`, with the table lock held.
+    fn insert_locked(l: &mut Slots, addr: usize) -> Slot {
         let slot = match l.free.pop() {
             Some(s) => s,
             None => {
@@ -99,7 +123,8 @@ impl SlotTable {
             }
         };
         l.live += 1;
-        // SAFETY: the table (self) is alive.
+        // SAFETY: the slot is in one of `l`'s chunks, which live as long
+        // as the table whose lock the caller holds.
         // Release: a marker that loads the address (Acquire) sees the
         // object's initialisation.
         unsafe { slot.get() }.store(addr, Ordering::Release);
@@ -196,6 +221,26 @@ mod tests {
         for s in many {
             // SAFETY: s came from t.
             unsafe { t.remove(s) };
+        }
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn insert_copy_copies_the_current_value() {
+        let t = SlotTable::new();
+        let a = t.insert(0x1000);
+        // SAFETY: a came from t and is owned here.
+        let b = unsafe { t.insert_copy(a) };
+        assert_ne!(a, b);
+        // SAFETY: a and b came from t.
+        unsafe {
+            assert_eq!(b.get().load(Ordering::Relaxed), 0x1000);
+            a.get().store(0, Ordering::Relaxed); // as a clearing does
+            let c = t.insert_copy(a);
+            assert_eq!(c.get().load(Ordering::Relaxed), 0);
+            t.remove(a);
+            t.remove(b);
+            t.remove(c);
         }
         assert!(t.is_empty());
     }

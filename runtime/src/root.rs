@@ -14,7 +14,9 @@
 //!   life, so the collector marks the object every cycle;
 //! - a `Weak`'s slot holds the address until the collector finds the
 //!   object unmarked at the end of a mark, and 0 afterwards; the slot is
-//!   cleared before the sweep that frees the object starts;
+//!   cleared before the sweep that frees the object starts (a clone
+//!   copies the slot under the table lock the clearing holds, so it is
+//!   cleared by the same mark);
 //! - a `Root` dropped during a mark keeps its slot (and object) until the
 //!   mark ends; a `Root` created during a mark shades its object (its
 //!   creator's barrier), because the root scan may already have passed
@@ -164,7 +166,23 @@ impl<R: Rebrand> Weak<R> {
 
 impl<R: Rebrand> Clone for Weak<R> {
     fn clone(&self) -> Self {
-        Weak::new(&self.c, self.load())
+        if spanheap_gc::sync::broken::is("weak_clone_unlocked") {
+            // loom-tests broken variant: load the address, then insert it,
+            // so a clearing can run in between.
+            return Weak::new(&self.c, self.load());
+        }
+        // The copy is made under the weak table's lock, which the
+        // clearing at mark termination holds: it is cleared with the
+        // original if the target dies (a load then an insert could copy
+        // an address the clearing had just found dead).
+        // SAFETY: our slot came from this collector's weak table and is
+        // owned by `self`.
+        let slot = unsafe { self.c.weaks().insert_copy(self.slot) };
+        Weak {
+            slot,
+            c: self.c.clone(),
+            _type: PhantomData,
+        }
     }
 }
 
