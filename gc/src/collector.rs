@@ -543,7 +543,11 @@ impl Collector {
     /// 1. `slot` came from [`Collector::roots`] and is not used again.
     pub unsafe fn remove_root(&self, slot: Slot) {
         let mut d = self.inner.deferred_roots.lock();
-        if self.inner.phase.load(Ordering::SeqCst) & MARKING != 0 {
+        if self.inner.phase.load(Ordering::SeqCst) & MARKING != 0
+            // loom-tests broken variant: empty the slot at once even while
+            // marking (no deletion barrier for roots).
+            && !crate::sync::broken::is("root_drop_not_deferred")
+        {
             d.push(slot);
         } else {
             drop(d);
@@ -567,6 +571,11 @@ impl Collector {
         let mut g = i.gate.lock();
         let a = slot.load(Ordering::Acquire);
         let ph = i.phase.load(Ordering::SeqCst);
+        if crate::sync::broken::is("weak_upgrade_no_shade") {
+            // loom-tests broken variant: return the target without
+            // marking it.
+            return a;
+        }
         if a != 0 && ph & MARKING != 0 {
             i.shade_locked(&mut g, ph >> 1, [a]);
         }
@@ -991,6 +1000,14 @@ impl Inner {
             // Weak references die with their targets, before the sweep
             // can free (and reuse) anything.
             let mut cleared = 0;
+            // loom-tests broken variant: clear weak slots without the
+            // gate, so an upgrade can mark a target found dead meanwhile.
+            let g = if crate::sync::broken::is("weak_clear_outside_gate") {
+                drop(g);
+                None
+            } else {
+                Some(g)
+            };
             self.weaks.for_each(|s| {
                 let a = s.load(Ordering::Acquire);
                 match heap.find_object(a) {
@@ -1001,6 +1018,7 @@ impl Inner {
                     }
                 }
             });
+            let g = g.unwrap_or_else(|| self.gate.lock());
             self.phase.store(c << 1, Ordering::SeqCst);
             // Marking is complete and no marker can mark any more (the
             // gate is held and the phase is off; assists and flushes check
