@@ -790,7 +790,11 @@ impl Inner {
     /// depends on it.
     fn wait_acks(&self) {
         let mut g = self.acks.lock();
-        if *g == self.ack_seen.load(Ordering::Relaxed) {
+        if *g == self.ack_seen.load(Ordering::Relaxed)
+            // loom-tests broken variant: wait even if a notification came
+            // after the check (the lost wake-up this count prevents).
+            || crate::sync::broken::is("ack_wait_ignores_count")
+        {
             self.ack_cv
                 .wait_for(&mut g, std::time::Duration::from_millis(1));
         }
