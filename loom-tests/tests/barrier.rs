@@ -22,7 +22,7 @@
 
 mod support;
 
-use spanheap::{Gc, GcCell, GcRefCell, Root, Trace};
+use spanheap::{Gc, GcCell, GcRefCell, Heap, Mutator, Root, Trace};
 use spanheap_heap::sync::atomic::{AtomicBool, Ordering};
 use spanheap_heap::sync::{Arc, thread};
 use support::{DEAD, Leaf, assert_caught, dropped, explore, tiny_heap};
@@ -33,10 +33,12 @@ struct Holder<'gc> {
     list: GcRefCell<'gc, Vec<Gc<'gc, Leaf>>>,
 }
 
-fn move_during_mark() {
+/// A tiny heap, a mutator, and a rooted holder with leaf 1 in its cell and
+/// leaf 2 in its list.
+fn holder_heap() -> (Heap, Mutator, Root<Holder<'static>>) {
     let h = tiny_heap();
     let mut m = h.mutator();
-    let root: Root<Holder<'static>> = m.scope(|cx| {
+    let root = m.scope(|cx| {
         let x = cx.alloc(Leaf(1)).unwrap();
         let y = cx.alloc(Leaf(2)).unwrap();
         let holder = Holder {
@@ -45,6 +47,11 @@ fn move_during_mark() {
         };
         cx.root(cx.alloc(holder).unwrap())
     });
+    (h, m, root)
+}
+
+fn move_during_mark() {
+    let (h, mut m, root) = holder_heap();
     let r = root.clone();
     let mutator = thread::spawn(move || {
         m.scope(|cx| {
@@ -92,17 +99,7 @@ fn move_during_mark() {
 /// stays in its scope: the leaf is then protected by nothing but its
 /// barrier buffer until the termination round flushes it.
 fn move_in_mark_then_wait() {
-    let h = tiny_heap();
-    let mut m = h.mutator();
-    let root: Root<Holder<'static>> = m.scope(|cx| {
-        let x = cx.alloc(Leaf(1)).unwrap();
-        let y = cx.alloc(Leaf(2)).unwrap();
-        let holder = Holder {
-            cell: GcCell::new(Some(x)),
-            list: GcRefCell::new(vec![y]),
-        };
-        cx.root(cx.alloc(holder).unwrap())
-    });
+    let (h, mut m, root) = holder_heap();
     let r = root.clone();
     let entered = Arc::new(AtomicBool::new(false));
     let e = entered.clone();
