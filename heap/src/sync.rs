@@ -263,6 +263,15 @@ mod imp {
             }
         }
 
+        /// A read-modify-write `f` with fences on both sides if `SeqCst`.
+        #[inline]
+        fn fenced<R>(o: Ordering, f: impl FnOnce() -> R) -> R {
+            before(o);
+            let r = f();
+            before(o);
+            r
+        }
+
         macro_rules! seqcst_atomic {
             ($name:ident, $t:ty $(, $int:ident)?) => {
                 /// loom's atomic of the same name with `SeqCst` made
@@ -287,10 +296,7 @@ mod imp {
                     }
                     /// Swaps the value.
                     pub fn swap(&self, v: $t, o: Ordering) -> $t {
-                        before(o);
-                        let r = self.0.swap(v, o);
-                        before(o);
-                        r
+                        fenced(o, || self.0.swap(v, o))
                     }
                     /// Compare-and-exchange.
                     pub fn compare_exchange(
@@ -300,10 +306,7 @@ mod imp {
                         s: Ordering,
                         f: Ordering,
                     ) -> Result<$t, $t> {
-                        before(s);
-                        let r = self.0.compare_exchange(c, n, s, f);
-                        before(s);
-                        r
+                        fenced(s, || self.0.compare_exchange(c, n, s, f))
                     }
                     /// Compare-and-exchange (may fail spuriously).
                     pub fn compare_exchange_weak(
@@ -313,10 +316,7 @@ mod imp {
                         s: Ordering,
                         f: Ordering,
                     ) -> Result<$t, $t> {
-                        before(s);
-                        let r = self.0.compare_exchange_weak(c, n, s, f);
-                        before(s);
-                        r
+                        fenced(s, || self.0.compare_exchange_weak(c, n, s, f))
                     }
                 }
                 $(seqcst_atomic!(@$int $name, $t);)?
@@ -334,10 +334,7 @@ mod imp {
             (@rmw $t:ty, $($op:ident),*) => {$(
                 /// Read-modify-write.
                 pub fn $op(&self, v: $t, o: Ordering) -> $t {
-                    before(o);
-                    let r = self.0.$op(v, o);
-                    before(o);
-                    r
+                    fenced(o, || self.0.$op(v, o))
                 }
             )*};
         }
@@ -377,10 +374,7 @@ mod imp {
             }
             /// Swaps the pointer.
             pub fn swap(&self, v: *mut T, o: Ordering) -> *mut T {
-                before(o);
-                let r = self.0.swap(v, o);
-                before(o);
-                r
+                fenced(o, || self.0.swap(v, o))
             }
             /// Compare-and-exchange.
             pub fn compare_exchange(
@@ -390,10 +384,7 @@ mod imp {
                 s: Ordering,
                 f: Ordering,
             ) -> Result<*mut T, *mut T> {
-                before(s);
-                let r = self.0.compare_exchange(c, n, s, f);
-                before(s);
-                r
+                fenced(s, || self.0.compare_exchange(c, n, s, f))
             }
             /// Compare-and-exchange (may fail spuriously).
             pub fn compare_exchange_weak(
@@ -403,10 +394,7 @@ mod imp {
                 s: Ordering,
                 f: Ordering,
             ) -> Result<*mut T, *mut T> {
-                before(s);
-                let r = self.0.compare_exchange_weak(c, n, s, f);
-                before(s);
-                r
+                fenced(s, || self.0.compare_exchange_weak(c, n, s, f))
             }
         }
     }
