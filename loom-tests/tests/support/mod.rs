@@ -82,19 +82,20 @@ pub fn explore(name: &str, model: fn()) -> usize {
 /// state space at the suite's bound does not fit CI's time (their docs
 /// say so).
 pub fn explore_capped(name: &str, model: fn(), cap: usize) -> usize {
-    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    // Per call, not a static: tests of one file run on several threads.
+    let runs = std::sync::Arc::new(AtomicUsize::new(0));
+    let r = runs.clone();
     let mut b = loom::model::Builder::new();
     b.preemption_bound = Some(b.preemption_bound.unwrap_or(2).min(cap));
     // A heap and a collector take a few thousand loom operations to build.
     b.max_branches = 200_000;
-    let before = RUNS.load(Ordering::Relaxed);
     let start = std::time::Instant::now();
     b.check(move || {
-        RUNS.fetch_add(1, Ordering::Relaxed);
+        r.fetch_add(1, Ordering::Relaxed);
         reset_drops();
         model();
     });
-    let n = RUNS.load(Ordering::Relaxed) - before;
+    let n = runs.load(Ordering::Relaxed);
     println!(
         "model {name}: {n} executions explored in {:.1?} (preemption bound {})",
         start.elapsed(),
