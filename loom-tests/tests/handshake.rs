@@ -17,10 +17,10 @@
 //! Does not prove: more than two mutators or one cycle; scopes of another
 //! heap; interleavings that need more than one preemption (the correct
 //! models run at bound 1: with two mutators, the collector and main, bound
-//! 2 did not finish in 7 minutes; the broken variant is caught at the
+//! 2 did not finish in over 5 minutes; the broken variant is caught at the
 //! suite's bound, 2). Ending the mark without waiting for the mutators'
 //! clean points (S) was tried as a broken variant and was *not* caught
-//! (stopped after 40 minutes at bound 2). The likely reason: a pre-S
+//! (stopped after more than 35 minutes at bound 2). The likely reason: a pre-S
 //! mutator's insertion barrier shades what it stores, and the termination
 //! flush round carries that, so the leaf is lost only in a schedule where
 //! the mutator acknowledges the flush round at its second allocation and
@@ -93,7 +93,7 @@ fn with_checkmark() {
 }
 
 /// Two mutators and the collector: preemption bound 1 (a bound of 2 ran
-/// for over 7 minutes without finishing; see the module docs).
+/// for over 5 minutes without finishing; see the module docs).
 const BOUND: usize = 1;
 
 #[test]
