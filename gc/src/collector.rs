@@ -71,9 +71,9 @@ use crate::slots::Slot;
 use crate::slots::SlotTable;
 use crate::stats::{CycleTrace, GcStats, History};
 use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::deque::{Injector, Worker};
 use crate::sync::{Arc, Condvar, Mutex, UnsafeCell};
 use crate::tracer::{MarkCtx, Tracer};
-use crossbeam_deque::{Injector, Worker};
 use spanheap_heap::{AllocError, AllocRequest, ConfigError, HeapConfig, MCache, MHeap};
 use std::fmt;
 
@@ -119,6 +119,7 @@ use std::time::{Duration, Instant};
 
 /// Below this `heap_live` a cycle is marked by the collector thread alone
 /// (waking helper threads costs more than the work they would take).
+#[cfg_attr(loom, allow(dead_code))]
 const PARALLEL_MARK_MIN_HEAP: u64 = 8 << 20;
 
 /// Configuration of a collector (the typed layer's builder fills it in).
@@ -327,6 +328,7 @@ pub(crate) struct Inner {
     drop_panics: Arc<AtomicU64>,
     sweeper: Mutex<Option<Arc<Sweeper>>>,
     sweeper_thread: Mutex<Option<crate::sync::thread::JoinHandle<()>>>,
+    #[cfg_attr(loom, allow(dead_code))]
     mark_pool: Mutex<Option<Arc<rayon::ThreadPool>>>,
     epoch: Instant,
 }
@@ -1139,6 +1141,9 @@ impl Inner {
         }
         let fault = self.config.fault_lose_every.unwrap_or(0);
         let workers = self.config.mark_workers.max(1);
+        // Under loom the workers are loom threads (no pool), whatever the
+        // heap's size, so that model 4 checks the real protocol.
+        #[cfg(not(loom))]
         let pool = if workers > 1 && heap.heap_live() >= PARALLEL_MARK_MIN_HEAP {
             let mut p = self.mark_pool.lock();
             if p.is_none() {
@@ -1153,6 +1158,8 @@ impl Inner {
         } else {
             None
         };
+        #[cfg(loom)]
+        let pool = (workers > 1).then_some(());
         let Some(pool) = pool else {
             let mut t = Tracer::marker(heap, c, &self.owed_cells).with_fault(fault);
             t.give_grey(initial);
@@ -1175,19 +1182,28 @@ impl Inner {
         for b in initial {
             own.push(b);
         }
+        // One worker: drains until the termination protocol says no grey
+        // object is left anywhere. This thread's is counted in `active`
+        // already (see `drain_parallel`).
+        let work = |w: Worker<usize>, counted: bool| {
+            let mut t = Tracer::marker(heap, c, &self.owed_cells).with_fault(fault);
+            t.drain_parallel(&ctx, &w, counted);
+            ctx.add_totals(&t);
+        };
+        #[cfg(not(loom))]
         pool.in_place_scope(|s| {
             for w in deques {
-                let ctx = &ctx;
-                s.spawn(move |_| {
-                    let mut t = Tracer::marker(heap, c, &self.owed_cells).with_fault(fault);
-                    t.drain_parallel(ctx, &w, false);
-                    ctx.add_totals(&t);
-                });
+                let work = &work;
+                s.spawn(move |_| work(w, false));
             }
-            let mut t = Tracer::marker(heap, c, &self.owed_cells).with_fault(fault);
-            t.drain_parallel(&ctx, &own, true);
-            ctx.add_totals(&t);
+            work(own, true);
         });
+        #[cfg(loom)]
+        {
+            let _: () = pool;
+            let helper = |w| work(w, false);
+            crate::sync::thread::fan_out(deques.collect(), &helper, || work(own, true));
+        }
         let (o, b, sc) = *ctx.totals.lock();
         totals.objects += o;
         totals.bytes += b;

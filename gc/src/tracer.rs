@@ -21,7 +21,7 @@
 
 use crate::object::header_of;
 use crate::sync::atomic::{AtomicUsize, Ordering};
-use crossbeam_deque::{Injector, Stealer, Worker};
+use crate::sync::deque::{Injector, Steal, Stealer, Worker};
 use spanheap_heap::{MHeap, MSpan, ObjectRef};
 use std::collections::HashSet;
 
@@ -251,10 +251,17 @@ impl<'h> Tracer<'h> {
     }
 
     /// Drains until the grey stack is empty (returns false) or `stop`,
-    /// called after each 64 scanned objects, returns true (returns true;
-    /// the grey objects not yet scanned are back on the stack).
+    /// called after each `STOP_EVERY` (64) scanned objects, returns true
+    /// (returns true; the grey objects not yet scanned are back on the
+    /// stack).
+    ///
+    /// Under loom, `stop` runs after every object and the prefetch ring
+    /// holds one, so that a model's handful of objects is enough for a
+    /// worker to share work (model 4).
+    #[cfg_attr(loom, allow(clippy::modulo_one))] // AHEAD is 1 under loom
     fn drain_with(&mut self, mut stop: impl FnMut(&mut Self) -> bool) -> bool {
-        const AHEAD: usize = 8;
+        const AHEAD: usize = if cfg!(loom) { 1 } else { 8 };
+        const STOP_EVERY: u32 = if cfg!(loom) { 1 } else { 64 };
         let mut ring = [0usize; AHEAD];
         let (mut head, mut len) = (0usize, 0usize);
         let mut n = 0u32;
@@ -282,7 +289,7 @@ impl<'h> Tracer<'h> {
             // `info` describes (object.rs invariants).
             unsafe { (info.trace)((base + info.value_offset) as *const u8, self) };
             n = n.wrapping_add(1);
-            if n.is_multiple_of(64) && stop(self) {
+            if n.is_multiple_of(STOP_EVERY) && stop(self) {
                 // Put back what the prefetch ring holds, oldest last so it
                 // is scanned first again.
                 for k in (0..len).rev() {
@@ -336,11 +343,21 @@ impl<'h> Tracer<'h> {
                     break None;
                 }
                 if ctx.work_visible() {
-                    ctx.active.fetch_add(1, Ordering::SeqCst);
-                    if let Some(b) = ctx.find_work(own) {
-                        break Some(b);
+                    if crate::sync::broken::is("steal_before_counting_active") {
+                        // loom-tests broken variant: take work first and
+                        // count ourselves active after, so another worker
+                        // can see `active == 0` while we hold grey objects.
+                        if let Some(b) = ctx.find_work(own) {
+                            ctx.active.fetch_add(1, Ordering::SeqCst);
+                            break Some(b);
+                        }
+                    } else {
+                        ctx.active.fetch_add(1, Ordering::SeqCst);
+                        if let Some(b) = ctx.find_work(own) {
+                            break Some(b);
+                        }
+                        ctx.active.fetch_sub(1, Ordering::SeqCst);
                     }
-                    ctx.active.fetch_sub(1, Ordering::SeqCst);
                 }
                 spins += 1;
                 if spins < 64 {
@@ -352,7 +369,13 @@ impl<'h> Tracer<'h> {
             ctx.idle.fetch_sub(1, Ordering::SeqCst);
             match found {
                 Some(b) => self.grey.push(b),
-                None => return,
+                None => {
+                    // loom model 4 checks, at this moment, that every
+                    // reachable object has been scanned.
+                    #[cfg(loom)]
+                    loom_hooks::mark_worker_exits();
+                    return;
+                }
             }
         }
     }
@@ -374,9 +397,9 @@ impl<'h> Tracer<'h> {
                 false
             });
             match inj.steal() {
-                crossbeam_deque::Steal::Success(b) => self.grey.push(b),
-                crossbeam_deque::Steal::Retry => {}
-                crossbeam_deque::Steal::Empty => return,
+                Steal::Success(b) => self.grey.push(b),
+                Steal::Retry => {}
+                Steal::Empty => return,
             }
         }
     }
@@ -392,9 +415,9 @@ impl<'h> Tracer<'h> {
                 break;
             }
             match inj.steal() {
-                crossbeam_deque::Steal::Success(b) => self.grey.push(b),
-                crossbeam_deque::Steal::Retry => {}
-                crossbeam_deque::Steal::Empty => break,
+                Steal::Success(b) => self.grey.push(b),
+                Steal::Retry => {}
+                Steal::Empty => break,
             }
         }
         for b in self.grey.drain(..) {
@@ -477,15 +500,15 @@ impl MarkCtx<'_> {
         loop {
             let mut retry = false;
             match self.injector.steal_batch_and_pop(own) {
-                crossbeam_deque::Steal::Success(b) => return Some(b),
-                crossbeam_deque::Steal::Retry => retry = true,
-                crossbeam_deque::Steal::Empty => {}
+                Steal::Success(b) => return Some(b),
+                Steal::Retry => retry = true,
+                Steal::Empty => {}
             }
             for s in &self.stealers {
                 match s.steal_batch_and_pop(own) {
-                    crossbeam_deque::Steal::Success(b) => return Some(b),
-                    crossbeam_deque::Steal::Retry => retry = true,
-                    crossbeam_deque::Steal::Empty => {}
+                    Steal::Success(b) => return Some(b),
+                    Steal::Retry => retry = true,
+                    Steal::Empty => {}
                 }
             }
             if !retry {
@@ -504,5 +527,29 @@ impl MarkCtx<'_> {
 
     fn work_visible(&self) -> bool {
         !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+}
+
+/// Test hooks for the loom models (`loom-tests`); only under `cfg(loom)`.
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod loom_hooks {
+    std::thread_local! { // sync-shim: allow (an observer's hook, not part of the model)
+        /// Called when a parallel mark worker declares termination. (A
+        /// `std` thread-local: loom runs all of a model's threads on one
+        /// OS thread, so the model's hook is seen by all of them.)
+        static ON_EXIT: std::cell::Cell<Option<fn()>> = const { std::cell::Cell::new(None) };
+    }
+
+    /// Sets (or clears) the hook a parallel mark worker calls as it
+    /// declares that no grey object is left.
+    pub fn set_mark_worker_exit(hook: Option<fn()>) {
+        ON_EXIT.with(|h| h.set(hook));
+    }
+
+    pub(crate) fn mark_worker_exits() {
+        if let Some(f) = ON_EXIT.with(|h| h.get()) {
+            f();
+        }
     }
 }

@@ -18,6 +18,7 @@
 //! | `Arc` | `std::sync::Arc` | `loom::sync::Arc` |
 //! | `UnsafeCell` | `std::cell::UnsafeCell` with loom's `with`/`with_mut` API | `loom::cell::UnsafeCell` (checks every access for races) |
 //! | `thread` | `std::thread` | `loom::thread` |
+//! | `deque` (`Worker`, `Stealer`, `Injector`) | `crossbeam_deque` | a loom-mutex model of it with the same semantics (see `deque`) |
 //! | `hint::spin_loop` | `std::hint::spin_loop` | `loom::hint::spin_loop` (a yield point) |
 //! | `thread_local!` | `std::thread_local!` | `loom::thread_local!` (one value per loom thread) |
 //!
@@ -102,6 +103,12 @@ mod imp {
         pub use std::thread::{
             Builder, JoinHandle, available_parallelism, current, park, sleep, spawn, yield_now,
         };
+    }
+
+    /// Work-stealing deques for the parallel mark workers
+    /// (`crossbeam_deque`).
+    pub mod deque {
+        pub use crossbeam_deque::{Injector, Steal, Stealer, Worker};
     }
 
     /// Spin-wait hint.
@@ -409,6 +416,175 @@ mod imp {
         /// Under loom, two hardware threads.
         pub fn available_parallelism() -> std::io::Result<std::num::NonZeroUsize> {
             Ok(std::num::NonZeroUsize::new(2).expect("2 > 0"))
+        }
+
+        /// Scoped fan-out for loom, which has no scoped threads: runs
+        /// `job(item)` for every item of `rest` on a loom thread of its
+        /// own and `here` on this thread, and joins them all before
+        /// returning. (The normal build fans out on a rayon pool.)
+        pub fn fan_out<'a, T: Send + 'a>(
+            rest: Vec<T>,
+            job: &'a (dyn Fn(T) + Sync + 'a),
+            here: impl FnOnce(),
+        ) {
+            /// Joins the spawned threads, also when `here` unwinds.
+            struct JoinAll(Vec<loom::thread::JoinHandle<()>>);
+            impl Drop for JoinAll {
+                fn drop(&mut self) {
+                    for h in self.0.drain(..) {
+                        // A panicking thread has failed the model already.
+                        let _ = h.join();
+                    }
+                }
+            }
+            let mut spawned = JoinAll(Vec::with_capacity(rest.len()));
+            for item in rest {
+                let f: Box<dyn FnOnce() + Send + 'a> = Box::new(move || job(item));
+                // SAFETY: only the lifetime changes (same fat pointer).
+                // `spawned` joins every thread started here before this
+                // function returns or unwinds past its frame, so the
+                // closure, and what it borrows for 'a, is not used after
+                // 'a ends.
+                let f: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(f) };
+                spawned.0.push(loom::thread::spawn(f));
+            }
+            here();
+            drop(spawned);
+        }
+    }
+
+    /// loom's model of `crossbeam_deque`: crossbeam's lock-free deques are
+    /// opaque to loom (their atomics are `std`'s), so loom would neither
+    /// switch threads inside a deque operation nor see that a push and a
+    /// steal conflict — and would prune the interleavings in which work
+    /// moves between workers. This model keeps each queue in a loom
+    /// mutex, so every operation is a visible step, with crossbeam's
+    /// semantics where the collector relies on them: a worker pops its own
+    /// end (LIFO), stealers and the injector take the other; a batch
+    /// steal takes half of the source (at least one) into the thief's
+    /// deque — in transit in the thief's hands between the two locks, as
+    /// crossbeam's batch is between its CAS and its buffer write — and
+    /// pops one. `Steal::Retry` is never returned (the collector's retry
+    /// loops are not modelled).
+    #[allow(missing_docs)] // crossbeam_deque's API, documented there
+    pub mod deque {
+        pub use crossbeam_deque::Steal;
+
+        use super::{Arc, Mutex};
+        use std::collections::VecDeque;
+
+        /// A worker's own deque.
+        pub struct Worker<T> {
+            q: Arc<Mutex<VecDeque<T>>>,
+            lifo: bool,
+        }
+
+        /// Another worker's handle on a deque.
+        pub struct Stealer<T> {
+            q: Arc<Mutex<VecDeque<T>>>,
+        }
+
+        /// The shared FIFO queue.
+        pub struct Injector<T> {
+            q: Mutex<VecDeque<T>>,
+        }
+
+        /// Moves half of `src` (at least one, from its steal end) into
+        /// `dest` and pops one of them from `dest`'s pop end.
+        fn batch_and_pop<T>(src: &Mutex<VecDeque<T>>, dest: &Worker<T>) -> Steal<T> {
+            let mut batch: VecDeque<T> = {
+                let mut q = src.lock();
+                let n = q.len().div_ceil(2);
+                q.drain(..n).collect()
+            };
+            let first = if dest.lifo {
+                batch.pop_back()
+            } else {
+                batch.pop_front()
+            };
+            let Some(first) = first else {
+                return Steal::Empty;
+            };
+            if !batch.is_empty() {
+                dest.q.lock().extend(batch);
+            }
+            Steal::Success(first)
+        }
+
+        impl<T> Worker<T> {
+            pub fn new_lifo() -> Self {
+                Worker {
+                    q: Arc::new(Mutex::new(VecDeque::new())),
+                    lifo: true,
+                }
+            }
+            pub fn new_fifo() -> Self {
+                Worker {
+                    q: Arc::new(Mutex::new(VecDeque::new())),
+                    lifo: false,
+                }
+            }
+            pub fn push(&self, t: T) {
+                self.q.lock().push_back(t);
+            }
+            pub fn pop(&self) -> Option<T> {
+                let mut q = self.q.lock();
+                if self.lifo {
+                    q.pop_back()
+                } else {
+                    q.pop_front()
+                }
+            }
+            pub fn is_empty(&self) -> bool {
+                self.q.lock().is_empty()
+            }
+            pub fn stealer(&self) -> Stealer<T> {
+                Stealer { q: self.q.clone() }
+            }
+        }
+
+        impl<T> Stealer<T> {
+            pub fn steal(&self) -> Steal<T> {
+                self.q
+                    .lock()
+                    .pop_front()
+                    .map_or(Steal::Empty, Steal::Success)
+            }
+            pub fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+                batch_and_pop(&self.q, dest)
+            }
+            pub fn is_empty(&self) -> bool {
+                self.q.lock().is_empty()
+            }
+        }
+
+        impl<T> Injector<T> {
+            pub fn new() -> Self {
+                Injector {
+                    q: Mutex::new(VecDeque::new()),
+                }
+            }
+            pub fn push(&self, t: T) {
+                self.q.lock().push_back(t);
+            }
+            pub fn steal(&self) -> Steal<T> {
+                self.q
+                    .lock()
+                    .pop_front()
+                    .map_or(Steal::Empty, Steal::Success)
+            }
+            pub fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+                batch_and_pop(&self.q, dest)
+            }
+            pub fn is_empty(&self) -> bool {
+                self.q.lock().is_empty()
+            }
+        }
+
+        impl<T> Default for Injector<T> {
+            fn default() -> Self {
+                Self::new()
+            }
         }
     }
 

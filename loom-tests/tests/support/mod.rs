@@ -82,11 +82,22 @@ pub fn explore(name: &str, model: fn()) -> usize {
 /// state space at the suite's bound does not fit CI's time (their docs
 /// say so).
 pub fn explore_capped(name: &str, model: fn(), cap: usize) -> usize {
+    explore_bounded(name, model, 0, cap)
+}
+
+/// [`explore`] with the preemption bound raised to at least `min`, for
+/// models whose bug needs more preemptions to show (their docs say why).
+pub fn explore_min(name: &str, model: fn(), min: usize) -> usize {
+    explore_bounded(name, model, min, usize::MAX)
+}
+
+/// [`explore`] with the preemption bound clamped to `min..=cap`.
+fn explore_bounded(name: &str, model: fn(), min: usize, cap: usize) -> usize {
     // Per call, not a static: tests of one file run on several threads.
     let runs = std::sync::Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let mut b = loom::model::Builder::new();
-    b.preemption_bound = Some(b.preemption_bound.unwrap_or(2).min(cap));
+    b.preemption_bound = Some(b.preemption_bound.unwrap_or(2).clamp(min, cap));
     // A heap and a collector take a few thousand loom operations to build.
     b.max_branches = 200_000;
     let start = std::time::Instant::now();
@@ -99,18 +110,18 @@ pub fn explore_capped(name: &str, model: fn(), cap: usize) -> usize {
     println!(
         "model {name}: {n} executions explored in {:.1?} (preemption bound {})",
         start.elapsed(),
-        b_bound(cap)
+        b_bound(min, cap)
     );
     n
 }
 
-/// The preemption bound [`explore_capped`] uses.
-fn b_bound(cap: usize) -> usize {
+/// The preemption bound [`explore_bounded`] uses.
+fn b_bound(min: usize, cap: usize) -> usize {
     std::env::var("LOOM_MAX_PREEMPTIONS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2usize)
-        .min(cap)
+        .clamp(min, cap)
 }
 
 /// Environment variable that makes a test process run one broken
@@ -127,11 +138,16 @@ const CHILD: &str = "SPANHEAP_LOOM_BROKEN";
 /// the other tests down. The child runs the model with the switch on; the
 /// parent asserts that it failed and prints loom's message.
 pub fn assert_caught(name: &str, bug: &'static str, model: fn()) {
+    assert_caught_min(name, bug, model, 0);
+}
+
+/// [`assert_caught`] exploring with [`explore_min`]'s bound.
+pub fn assert_caught_min(name: &str, bug: &'static str, model: fn(), min: usize) {
     if let Ok(b) = std::env::var(CHILD) {
         // The child: run the broken model; a failure panics (or aborts).
         assert_eq!(b, bug, "child started for another variant");
         broken::set(Some(bug));
-        explore(name, model);
+        explore_min(name, model, min);
         broken::set(None);
         println!("NOT CAUGHT");
         return;
