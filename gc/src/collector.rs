@@ -65,7 +65,7 @@
 //! - a thread in a scope of a heap never enters a scope of another heap
 //!   (checked, panics).
 
-use crate::object::drop_dead_object;
+use crate::object::{drop_dead_object, header_of};
 use crate::pacer::{Overhead, PacerConfig, heap_goal, trigger};
 use crate::slots::Slot;
 use crate::slots::SlotTable;
@@ -252,6 +252,12 @@ pub struct Collector {
 pub(crate) struct Inner {
     heap: Arc<MHeap>,
     config: GcConfig,
+    /// A census is wanted from the next cycle to start (`Collector::census`).
+    census_want: AtomicBool,
+    /// The census the last census cycle took.
+    census_out: Mutex<Option<crate::census::Census>>,
+    /// Serialises `Collector::census` callers.
+    census_lock: Mutex<()>,
     /// `cycle << 1 | MARKING`. Changes only under `gate` (SeqCst: mutators
     /// read it right after publishing their scope state, the collector
     /// reads their scope state right after changing it).
@@ -455,6 +461,9 @@ impl Collector {
             }),
             heap,
             config,
+            census_want: AtomicBool::new(false),
+            census_out: Mutex::new(None),
+            census_lock: Mutex::new(()),
             phase: AtomicU64::new(0),
             s_round: AtomicU64::new(0),
             flush_round: AtomicU64::new(0),
@@ -631,6 +640,28 @@ impl Collector {
         i.ctl_cv.notify_all();
         while c.completed < target {
             i.done_cv.wait(&mut c);
+        }
+    }
+
+    /// Counts the reachable objects by type: runs a full cycle whose mark
+    /// termination stops the world and walks the heap from the roots
+    /// (see [`crate::census`] for what it does and does not see). A
+    /// debugging tool: the pause is as long as the walk.
+    ///
+    /// # Panics
+    /// As [`Collector::collect`].
+    pub fn census(&self) -> crate::census::Census {
+        self.check_not_in_scope("census()");
+        let i = &*self.inner;
+        let _one_at_a_time = i.census_lock.lock();
+        loop {
+            i.census_want.store(true, Ordering::SeqCst);
+            self.collect();
+            // The cycle that took the flag may be the one that was about to
+            // start when it was set; it completed before `collect` returned.
+            if let Some(c) = i.census_out.lock().take() {
+                return c;
+            }
         }
     }
 
@@ -881,6 +912,9 @@ impl Inner {
     fn run_cycle(&self, forced: bool) {
         let heap = &*self.heap;
         let t0 = Instant::now();
+        // A census stops the world at mark termination, as checkmark does.
+        let census = self.census_want.swap(false, Ordering::SeqCst);
+        let stop_the_world = self.config.checkmark || census;
         self.finish_previous_sweep();
         let heap_before = heap.heap_live();
 
@@ -979,7 +1013,7 @@ impl Inner {
                     self.wait_acks();
                 }
             }
-            if self.config.checkmark {
+            if stop_the_world {
                 self.stop_world();
             }
             let g = self.gate.lock();
@@ -992,7 +1026,7 @@ impl Inner {
                 || self.owed_cells.load(Ordering::SeqCst) != 0
             {
                 drop(g);
-                if self.config.checkmark {
+                if stop_the_world {
                     self.start_world();
                 }
                 continue;
@@ -1002,6 +1036,10 @@ impl Inner {
             let t2 = Instant::now();
             if self.config.checkmark {
                 self.checkmark(heap);
+            }
+            if census {
+                let taken = self.take_census(heap, c);
+                *self.census_out.lock() = Some(taken);
             }
             // Weak references die with their targets, before the sweep
             // can free (and reuse) anything.
@@ -1035,7 +1073,7 @@ impl Inner {
             }
             drop(g);
             let pause = t2.elapsed();
-            if self.config.checkmark {
+            if stop_the_world {
                 self.start_world();
             }
             break (pause, cleared, t2);
@@ -1272,6 +1310,30 @@ impl Inner {
                 bad[0]
             ));
         }
+    }
+
+    /// Walks the heap from the roots and counts what it reaches by type
+    /// (world stopped, gate held: see `crate::census`).
+    fn take_census(&self, heap: &MHeap, c: u64) -> crate::census::Census {
+        let mut walk = Tracer::new_checkmark(heap);
+        self.roots.for_each_value(|a| walk.edge(a));
+        walk.drain();
+        let objects = walk.visited().into_iter().filter_map(|base| {
+            let o = heap.find_object(base)?;
+            let size = o.span.elemsize() as u64;
+            if o.span.spanclass().noscan() {
+                Some((crate::census::PLAIN_DATA, size))
+            } else {
+                // SAFETY: `base` is a reachable scan object, so allocated
+                // and initialised (its header written before it was
+                // published), and not freed while the world is stopped
+                // for this walk (reachable objects are marked, and the
+                // sweep that could free the others has not started).
+                let info = unsafe { header_of(base) };
+                Some(((info.name)(), size))
+            }
+        });
+        crate::census::Census::from_objects(c, objects)
     }
 
     /// Heap teardown (see `Drop for Collector`).

@@ -22,6 +22,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod census;
 pub mod collector;
 pub mod object;
 pub mod pacer;
@@ -29,6 +30,7 @@ pub mod slots;
 pub mod stats;
 pub mod tracer;
 
+pub use census::{Census, CensusEntry};
 pub use collector::{BuildError, Collector, GcConfig, MutatorCore};
 pub use object::{HEADER_SIZE, TypeInfo};
 pub use pacer::PacerConfig;

@@ -444,6 +444,14 @@ impl<'h> Tracer<'h> {
         }
     }
 
+    /// In checkmark mode: the base of every object visited so far.
+    pub(crate) fn visited(&self) -> Vec<usize> {
+        match &self.mode {
+            Mode::Check { visited, .. } => visited.iter().copied().collect(),
+            Mode::Mark | Mode::Record(_) => Vec::new(),
+        }
+    }
+
     /// In checkmark mode: the reachable objects found unmarked.
     pub(crate) fn checkmark_failures(&self) -> &[usize] {
         match &self.mode {

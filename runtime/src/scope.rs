@@ -19,7 +19,9 @@ use crate::gc::Gc;
 use crate::root::{Root, Weak};
 use crate::trace::{Rebrand, Trace};
 use spanheap_gc::sync::Arc;
-use spanheap_gc::{BuildError, Collector, GcConfig, GcStats, MutatorCore, Tracer, TypeInfo};
+use spanheap_gc::{
+    BuildError, Census, Collector, GcConfig, GcStats, MutatorCore, Tracer, TypeInfo,
+};
 use spanheap_heap::{AllocError, AllocRequest};
 use std::marker::PhantomData;
 use std::mem::{align_of, needs_drop, size_of};
@@ -119,8 +121,9 @@ impl HeapBuilder {
     }
 
     /// Mark workers per collection, the collecting thread included
-    /// (default: hardware threads, at most 8; `SPANHEAP_MARKWORKERS`).
-    /// Heaps under 8 MiB are marked by one thread regardless.
+    /// (default: a quarter of the hardware threads, rounded up, at most 8
+    /// — Go's 25 % GC CPU goal; `SPANHEAP_MARKWORKERS`). Heaps under 8 MiB
+    /// are marked by one thread regardless.
     pub fn mark_workers(mut self, n: usize) -> Self {
         self.config.mark_workers = n.max(1);
         self
@@ -178,6 +181,21 @@ impl Heap {
     /// Statistics (Go's `runtime.ReadMemStats`).
     pub fn stats(&self) -> GcStats {
         self.c.stats()
+    }
+
+    /// The reachable objects counted by type name (`std::any::type_name`),
+    /// with their bytes, largest first: a full collection whose mark
+    /// termination stops the world and walks the heap from the roots.
+    /// Objects reachable only from a thread's stack inside a scope are
+    /// not counted, nor the contents of a `GcRefCell` another thread holds
+    /// mutably borrowed at that moment; types without GC pointers and
+    /// without drop glue are counted together (no header records their
+    /// type). A debugging tool: its pause is as long as the walk.
+    ///
+    /// # Panics
+    /// If called inside a scope of this heap on this thread.
+    pub fn census(&self) -> Census {
+        self.c.census()
     }
 
     /// Whether two handles are the same heap.

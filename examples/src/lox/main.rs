@@ -9,7 +9,8 @@
 //! - `--gc-stress`: a collection after every allocating instruction, with
 //!   checkmark verification (slow; the output must not change);
 //! - `--gctrace`: one line per collection on stderr (Go's `gctrace=1`);
-//! - `--stats`: the collector's and the heap's statistics on stderr at exit.
+//! - `--stats`: the collector's and the heap's statistics on stderr at exit,
+//!   and a census of what is still reachable, by type.
 //!
 //! Exit codes are clox's: 0, 64 (usage), 65 (compile error), 70 (runtime
 //! error), 74 (cannot read the script).
@@ -138,4 +139,7 @@ fn print_stats(heap: &Heap, interned: usize) {
         "roots {}, weak refs {}, interned strings {interned}",
         s.roots, s.weak_refs
     );
+    // What is still reachable at exit (the VM state, globals and what they
+    // hold), by type.
+    eprintln!("{}", heap.census());
 }
