@@ -33,6 +33,7 @@
 //! | [`Heap`], [`HeapBuilder`] | a heap and its settings (GOGC, memory limit, debug modes) |
 //! | [`Mutator`], [`Scope`] | a thread's allocation context; the scope in which `Gc`s live |
 //! | [`Gc<'gc, T>`](Gc) | a `Copy` pointer branded with its scope's borrow |
+//! | [`GcAny<'gc>`](GcAny) | a pointer to an object of any type, with checked downcasts (`Gc<dyn Any>`) |
 //! | [`Root<T>`](Root), [`Weak<T>`](Weak) | persistent strong / weak handles |
 //! | [`GcCell`], [`GcRefCell`] | interior mutability with the write barrier |
 //! | [`Trace`], [`Rebrand`], `#[derive(Trace)]` | how the collector sees a type |
@@ -62,12 +63,14 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod any;
 mod cell;
 mod gc;
 mod root;
 mod scope;
 mod trace;
 
+pub use any::GcAny;
 pub use cell::{BorrowError, GcCell, GcRef, GcRefCell, GcRefMut};
 pub use gc::Gc;
 pub use root::{Root, Weak};
