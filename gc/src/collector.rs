@@ -65,6 +65,7 @@
 //! - a thread in a scope of a heap never enters a scope of another heap
 //!   (checked, panics).
 
+use crate::finalizer::{Payload, ReadyFinalizer};
 use crate::object::{drop_dead_object, header_of};
 use crate::pacer::{Overhead, PacerConfig, heap_goal, trigger};
 use crate::slots::Slot;
@@ -252,6 +253,20 @@ pub struct Collector {
 pub(crate) struct Inner {
     heap: Arc<MHeap>,
     config: GcConfig,
+    /// Registered and ready finalizers (`crate::finalizer`).
+    finalizers: Mutex<crate::finalizer::Finalizers>,
+    /// `finalizers.ready.len()`, readable without the lock.
+    finalizers_ready: AtomicUsize,
+    /// `finalizers.registered.len()`, a hint read without the lock: the
+    /// root scan and mark termination skip the table when it reads 0. A
+    /// registration racing either comes from a mutator that holds the
+    /// object (it is marked, or shaded by the registration) and is seen
+    /// at the next cycle. (Unmodelled under loom: no model registers a
+    /// finalizer, and the skipped lock keeps the models' state small.)
+    finalizers_registered: crate::sync::unmodeled::AtomicUsize,
+    /// Finalizers run, and those that panicked (caught).
+    finalizers_run: AtomicU64,
+    finalizer_panics: AtomicU64,
     /// A census is wanted from the next cycle to start (`Collector::census`).
     census_want: AtomicBool,
     /// The census the last census cycle took.
@@ -461,6 +476,11 @@ impl Collector {
             }),
             heap,
             config,
+            finalizers: Mutex::new(crate::finalizer::Finalizers::default()),
+            finalizers_ready: AtomicUsize::new(0),
+            finalizers_registered: crate::sync::unmodeled::AtomicUsize::new(0),
+            finalizers_run: AtomicU64::new(0),
+            finalizer_panics: AtomicU64::new(0),
             census_want: AtomicBool::new(false),
             census_out: Mutex::new(None),
             census_lock: Mutex::new(()),
@@ -565,6 +585,65 @@ impl Collector {
             // SAFETY: obligation 1.
             unsafe { self.inner.roots.remove(slot) };
         }
+    }
+
+    /// Registers `payload` as the finalizer of the object whose value is
+    /// at `addr`, replacing (and returning) any previous one. The caller
+    /// (the typed layer) holds the object and, if its mutator's barrier is
+    /// on, shades it (see `crate::finalizer`, step 1).
+    pub fn set_finalizer(&self, addr: usize, payload: Payload) -> Option<Payload> {
+        let mut f = self.inner.finalizers.lock();
+        let old = f.registered.insert(addr, payload);
+        self.set_registered_hint(f.registered.len());
+        old
+    }
+
+    /// Removes the finalizer of the object at `addr`, if it has one that
+    /// has not been queued yet.
+    pub fn clear_finalizer(&self, addr: usize) -> Option<Payload> {
+        let mut f = self.inner.finalizers.lock();
+        let old = f.registered.remove(&addr);
+        self.set_registered_hint(f.registered.len());
+        old
+    }
+
+    /// Publishes `finalizers.registered.len()` (under that lock).
+    fn set_registered_hint(&self, n: usize) {
+        self.inner
+            .finalizers_registered
+            .store(n, crate::sync::unmodeled::Ordering::SeqCst);
+    }
+
+    /// Whether some finalizer is waiting to run (one relaxed load).
+    #[inline]
+    pub fn has_ready_finalizers(&self) -> bool {
+        self.inner.finalizers_ready.load(Ordering::Relaxed) != 0
+    }
+
+    /// Takes the finalizers waiting to run. The caller runs each (on a
+    /// mutator, outside its scopes) and then calls
+    /// [`Collector::finalizer_done`].
+    pub fn take_ready_finalizers(&self) -> Vec<ReadyFinalizer> {
+        let mut f = self.inner.finalizers.lock();
+        self.inner.finalizers_ready.store(0, Ordering::Relaxed);
+        std::mem::take(&mut f.ready)
+    }
+
+    /// Releases a ready finalizer's object after its callback ran (or
+    /// panicked).
+    ///
+    /// # Safety
+    /// 1. `slot` is the slot of a [`ReadyFinalizer`] taken from this
+    ///    collector, released once.
+    pub unsafe fn finalizer_done(&self, slot: Slot, panicked: bool) {
+        let i = &*self.inner;
+        i.finalizers_run.fetch_add(1, Ordering::Relaxed);
+        if panicked {
+            i.finalizer_panics.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: obligation 1: the slot came from the root table (the
+        // mark termination that queued it) and is not used again.
+        unsafe { self.remove_root(slot) };
     }
 
     /// Reads a weak slot for an upgrade. `marking` is the caller's view of
@@ -701,6 +780,10 @@ impl Collector {
             roots: i.roots.len(),
             weak_refs: i.weaks.len(),
             weak_cleared: h.weak_cleared,
+            finalizers_registered: i.finalizers.lock().registered.len(),
+            finalizers_ready: i.finalizers_ready.load(Ordering::Relaxed),
+            finalizers_run: i.finalizers_run.load(Ordering::Relaxed),
+            finalizer_panics: i.finalizer_panics.load(Ordering::Relaxed),
             mem: i.heap.stats(),
         }
     }
@@ -962,6 +1045,13 @@ impl Inner {
         let mut roots_grey = {
             let mut t = Tracer::new_light(heap, c, &self.owed_cells);
             self.roots.for_each_value(|a| t.edge(a));
+            // What an object with a finalizer reaches stays alive for its
+            // finalizer; the object itself is not marked from here.
+            if self.has_registered_finalizers() {
+                for &a in self.finalizers.lock().registered.keys() {
+                    t.scan_fields(a);
+                }
+            }
             self.account_side(&t);
             t.take_grey()
         };
@@ -1063,6 +1153,37 @@ impl Inner {
                 }
             });
             let g = g.unwrap_or_else(|| self.gate.lock());
+            // Finalizers: resurrect each registered object left unmarked
+            // (its referents were marked from the root scan) and queue it
+            // behind a root slot (`crate::finalizer`, step 2).
+            if self.has_registered_finalizers() {
+                let mut f = self.finalizers.lock();
+                let dead: Vec<usize> = f
+                    .registered
+                    .keys()
+                    .copied()
+                    .filter(
+                        |&a| matches!(heap.find_object(a), Some(o) if !o.span.is_marked(o.index)),
+                    )
+                    .collect();
+                for addr in dead {
+                    let Some(payload) = f.registered.remove(&addr) else {
+                        continue;
+                    };
+                    heap.mark_object(addr);
+                    let slot = self.roots.insert(addr);
+                    f.ready.push(crate::finalizer::ReadyFinalizer {
+                        slot,
+                        addr,
+                        payload,
+                    });
+                }
+                self.finalizers_ready
+                    .store(f.ready.len(), Ordering::Relaxed);
+                let n = f.registered.len();
+                self.finalizers_registered
+                    .store(n, crate::sync::unmodeled::Ordering::SeqCst);
+            }
             self.phase.store(c << 1, Ordering::SeqCst);
             // Marking is complete and no marker can mark any more (the
             // gate is held and the phase is off; assists and flushes check
@@ -1310,6 +1431,12 @@ impl Inner {
                 bad[0]
             ));
         }
+    }
+
+    /// The `finalizers_registered` hint.
+    fn has_registered_finalizers(&self) -> bool {
+        let ord = crate::sync::unmodeled::Ordering::SeqCst;
+        self.finalizers_registered.load(ord) != 0
     }
 
     /// Walks the heap from the roots and counts what it reaches by type

@@ -24,6 +24,7 @@
 
 pub mod census;
 pub mod collector;
+pub mod finalizer;
 pub mod object;
 pub mod pacer;
 pub mod slots;
@@ -32,6 +33,7 @@ pub mod tracer;
 
 pub use census::{Census, CensusEntry};
 pub use collector::{BuildError, Collector, GcConfig, MutatorCore};
+pub use finalizer::{Payload, ReadyFinalizer};
 pub use object::{HEADER_SIZE, TypeInfo};
 pub use pacer::PacerConfig;
 pub use slots::{Slot, SlotTable};

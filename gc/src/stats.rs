@@ -56,6 +56,14 @@ pub struct GcStats {
     pub weak_refs: usize,
     /// Weak references cleared because their target died, over all cycles.
     pub weak_cleared: u64,
+    /// Objects with a finalizer that has not been queued yet.
+    pub finalizers_registered: usize,
+    /// Finalizers queued (their objects unreachable), not yet run.
+    pub finalizers_ready: usize,
+    /// Finalizers run, over the heap's life.
+    pub finalizers_run: u64,
+    /// Finalizers that panicked (caught).
+    pub finalizer_panics: u64,
     /// The heap's memory statistics.
     pub mem: MemStats,
 }

@@ -233,6 +233,27 @@ impl<'h> Tracer<'h> {
         }
     }
 
+    /// Scans the fields of the object whose value is at `addr`, without
+    /// marking the object itself (finalizer roots: what a registered object
+    /// points to stays alive for its finalizer). Nothing for an object
+    /// without a header (it has no GC pointers).
+    pub(crate) fn scan_fields(&mut self, addr: usize) {
+        let Some(o) = self.heap.find_object(addr) else {
+            foreign_pointer(addr)
+        };
+        if o.span.spanclass().noscan() {
+            return;
+        }
+        // SAFETY: a registered object is allocated (it was registered
+        // through a live `Gc` and is freed only after its finalizer ran and
+        // released it), initialised, and a scan object, so it has a header.
+        let info = unsafe { header_of(o.base) };
+        self.scanned_objects += 1;
+        // SAFETY: `base + value_offset` holds the initialised value `info`
+        // describes (object.rs invariants).
+        unsafe { (info.trace)((o.base + info.value_offset) as *const u8, self) };
+    }
+
     /// A tracer that only records the addresses reported to it, appending
     /// them to `buf` (the write barrier shades a value's pointers straight
     /// into its mutator's barrier buffer).

@@ -740,7 +740,7 @@ macro_rules! __loom_thread_local {
 /// these loads and stores (they act as sequentially consistent), and no
 /// thread switch is explored at them.
 pub mod unmodeled {
-    pub use std::sync::atomic::{AtomicPtr, AtomicU64};
+    pub use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 }
 
 /// Test-only breakages of the concurrent protocols, for `loom-tests`.

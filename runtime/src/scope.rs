@@ -178,6 +178,15 @@ impl Heap {
         self.c.collect();
     }
 
+    /// Runs the finalizers waiting to run on this thread (see
+    /// [`Scope::set_finalizer`]); returns how many ran.
+    ///
+    /// # Panics
+    /// If called inside a scope of this heap on this thread.
+    pub fn run_finalizers(&self) -> usize {
+        self.mutator().run_finalizers()
+    }
+
     /// Statistics (Go's `runtime.ReadMemStats`).
     pub fn stats(&self) -> GcStats {
         self.c.stats()
@@ -231,13 +240,53 @@ impl Mutator {
     ///
     /// # Panics
     /// If this thread is already inside a scope of another heap.
+    ///
+    /// Finalizers whose objects were found unreachable run first, on this
+    /// thread, each in a scope of its own (see [`Scope::set_finalizer`]).
     pub fn scope<R>(&mut self, f: impl FnOnce(&mut Scope<'_>) -> R) -> R {
+        if self.core.collector().has_ready_finalizers() {
+            self.run_finalizers();
+        }
+        self.scope_only(f)
+    }
+
+    /// [`Mutator::scope`] without running finalizers first.
+    fn scope_only<R>(&mut self, f: impl FnOnce(&mut Scope<'_>) -> R) -> R {
         self.core.enter();
         let mut cx = Scope {
             core: &mut self.core,
             _not_send: PhantomData,
         };
         f(&mut cx)
+    }
+
+    /// Runs the finalizers whose objects were found unreachable, on this
+    /// thread, each in a scope of its own; returns how many ran. A
+    /// finalizer that panics is counted (`GcStats::finalizer_panics`) and
+    /// the others still run. [`Mutator::scope`] calls this first whenever
+    /// one is waiting.
+    pub fn run_finalizers(&mut self) -> usize {
+        let mut ran = 0;
+        loop {
+            let ready = self.core.collector().take_ready_finalizers();
+            if ready.is_empty() {
+                return ran;
+            }
+            for r in ready {
+                let panicked = match r.payload.downcast::<FinalizerFn>() {
+                    Ok(f) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        self.scope_only(|cx| f(cx, r.addr))
+                    }))
+                    .is_err(),
+                    // Not ours: every payload comes from `set_finalizer`.
+                    Err(_) => true,
+                };
+                // SAFETY: the slot of a ready finalizer taken above,
+                // released once.
+                unsafe { self.core.collector().finalizer_done(r.slot, panicked) };
+                ran += 1;
+            }
+        }
     }
 
     /// The heap.
@@ -416,6 +465,53 @@ impl<'m> Scope<'m> {
         }
     }
 
+    /// Sets `f` as the finalizer of `gc`'s object (Go's
+    /// `runtime.SetFinalizer`), replacing any it had; returns whether it
+    /// had one. When a collection finds the object unreachable, the object
+    /// — and everything it points to — is kept alive, weak references to
+    /// it are cleared, and `f` later runs once with it, on a mutator thread
+    /// at the start of a [`Mutator::scope`] (or in
+    /// [`Mutator::run_finalizers`] / [`Heap::run_finalizers`]), inside a
+    /// scope of its own. A later cycle frees the object, unless `f` made it
+    /// reachable again (it then lives on, without a finalizer).
+    ///
+    /// As in Go: an object that reaches itself (a cycle through it) is
+    /// never found unreachable by its own finalizer's bookkeeping, so its
+    /// finalizer never runs; of two objects with finalizers where one
+    /// reaches the other, the reached one is finalized a cycle later.
+    /// Finalizers still registered or waiting when the heap is dropped do
+    /// not run (the objects are dropped with the heap).
+    pub fn set_finalizer<'gc, T, F>(&'gc self, gc: Gc<'gc, T>, f: F) -> bool
+    where
+        T: Rebrand + 'gc,
+        F: for<'a, 's> FnOnce(&'a Scope<'s>, Gc<'a, T::At<'a>>) + Send + 'static,
+    {
+        let a = Gc::as_ptr(gc) as usize;
+        let call: FinalizerFn = Box::new(move |cx: &Scope<'_>, addr: usize| {
+            // SAFETY: `addr` is this object's value address; the ready
+            // finalizer's root slot keeps it alive while this scope runs
+            // the callback, so the `Gc` invariants hold for the scope's
+            // borrow; it was allocated as a `T`, which `T::At<'_>` renames.
+            let gc = unsafe { gc_at::<T>(cx, addr) };
+            f(cx, gc)
+        });
+        if self.barrier_active() {
+            // The mark's root scan may have passed: its scan of registered
+            // objects' fields may not have seen this one. Keep the object
+            // (and so what it points to) for this cycle.
+            self.barrier_slow_addr(a);
+        }
+        self.collector().set_finalizer(a, Box::new(call)).is_some()
+    }
+
+    /// Removes `gc`'s finalizer, if it has one not yet queued; returns
+    /// whether it had one.
+    pub fn clear_finalizer<'gc, T: 'gc>(&'gc self, gc: Gc<'gc, T>) -> bool {
+        self.collector()
+            .clear_finalizer(Gc::as_ptr(gc) as usize)
+            .is_some()
+    }
+
     pub(crate) fn collector(&self) -> &Arc<Collector> {
         self.core.collector()
     }
@@ -459,4 +555,21 @@ impl<'m> Scope<'m> {
     pub(crate) fn barrier_slow_all<T: Trace>(&self, value: &T) {
         crate::cell::shade_all(self.core, value);
     }
+}
+
+/// A finalizer as stored in the collector (boxed again as its payload):
+/// the callback with the object's type erased.
+type FinalizerFn = Box<dyn for<'a, 's> FnOnce(&'a Scope<'s>, usize) + Send>;
+
+/// The object at `addr`, as a `Gc` of the scope borrow `'a`.
+///
+/// # Safety
+/// 1. `addr` is the value address of a live `T` (any brand) of `cx`'s
+///    heap that stays allocated while `'a` lasts.
+unsafe fn gc_at<'a, T: Rebrand>(_cx: &'a Scope<'_>, addr: usize) -> Gc<'a, T::At<'a>> {
+    let p =
+        std::ptr::NonNull::new(addr as *mut T::At<'a>).expect("a heap object address is non-null");
+    // SAFETY: obligation 1; `T::At<'a>` is `T` with its brand renamed
+    // (Rebrand's contract), the same layout.
+    unsafe { Gc::from_ptr(p) }
 }

@@ -1,0 +1,291 @@
+//! Finalizers (`Scope::set_finalizer`) with Go's semantics: run once with
+//! the object when it becomes unreachable, referents kept alive for it,
+//! weak references cleared first, resurrection, ordering, and finalizers
+//! registered while collections run concurrently.
+
+use spanheap::{Gc, GcCell, GcRefCell, Heap, Root, Trace};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts drops.
+struct Tally(Arc<AtomicUsize>);
+impl Drop for Tally {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Trace)]
+struct Obj<'gc> {
+    id: u64,
+    child: GcCell<'gc, Option<Gc<'gc, Obj<'gc>>>>,
+    #[trace(skip)]
+    _tally: Option<Tally>,
+}
+
+#[derive(Trace)]
+struct Holder<'gc> {
+    kept: GcRefCell<'gc, Vec<Gc<'gc, Obj<'gc>>>>,
+}
+
+fn obj<'gc>(id: u64, child: Option<Gc<'gc, Obj<'gc>>>, drops: &Arc<AtomicUsize>) -> Obj<'gc> {
+    Obj {
+        id,
+        child: GcCell::new(child),
+        _tally: Some(Tally(drops.clone())),
+    }
+}
+
+/// Sweeping only in allocation and at the next cycle: after two
+/// `collect()`s everything unreachable at the first one has been dropped.
+fn heap() -> Heap {
+    Heap::builder().background_sweep(false).build().unwrap()
+}
+
+/// A shared log of finalizer runs: the ids seen, and the child ids they
+/// read.
+type Log = Arc<std::sync::Mutex<Vec<(u64, Option<u64>)>>>;
+
+fn log_run(
+    log: &Log,
+) -> impl for<'a, 's> FnOnce(&'a spanheap::Scope<'s>, Gc<'a, Obj<'a>>) + Send + 'static {
+    let log = log.clone();
+    move |_cx, o| {
+        let child = o.child.get().map(|c| c.id);
+        log.lock().unwrap().push((o.id, child));
+    }
+}
+
+#[test]
+fn runs_once_with_its_referents_alive_then_the_object_is_freed() {
+    let h = heap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let log = Log::default();
+    let mut m = h.mutator();
+    m.scope(|cx| {
+        let child = cx.alloc(obj(2, None, &drops)).unwrap();
+        let o = cx.alloc(obj(1, Some(child), &drops)).unwrap();
+        assert!(!cx.set_finalizer(o, log_run(&log)));
+    });
+    h.collect();
+    // Queued, not run yet: nothing was dropped, the object is rooted.
+    assert!(log.lock().unwrap().is_empty());
+    assert_eq!(h.stats().finalizers_ready, 1);
+    assert_eq!(h.collector().roots().len(), 1);
+    h.collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "kept for its finalizer");
+    // Entering a scope runs it.
+    m.scope(|_| {});
+    assert_eq!(*log.lock().unwrap(), [(1, Some(2))]);
+    assert_eq!(h.stats().finalizers_run, 1);
+    h.collect();
+    h.collect();
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        2,
+        "object and child freed after"
+    );
+    // Never again.
+    h.collect();
+    m.scope(|_| {});
+    assert_eq!(log.lock().unwrap().len(), 1);
+    assert_eq!(h.collector().roots().len(), 0);
+}
+
+#[test]
+fn a_reachable_object_is_not_finalized() {
+    let h = heap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let log = Log::default();
+    let mut m = h.mutator();
+    let keep: Root<Obj<'static>> = m.scope(|cx| {
+        let o = cx.alloc(obj(1, None, &drops)).unwrap();
+        cx.set_finalizer(o, log_run(&log));
+        cx.root(o)
+    });
+    for _ in 0..3 {
+        h.collect();
+        assert_eq!(h.run_finalizers(), 0);
+    }
+    assert!(log.lock().unwrap().is_empty());
+    assert_eq!(h.stats().finalizers_registered, 1);
+    drop(keep);
+    h.collect();
+    assert_eq!(h.run_finalizers(), 1);
+    assert_eq!(*log.lock().unwrap(), [(1, None)]);
+}
+
+#[test]
+fn weak_refs_are_cleared_before_the_finalizer_runs() {
+    let h = heap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let mut m = h.mutator();
+    let weak = m.scope(|cx| {
+        let o = cx.alloc(obj(1, None, &drops)).unwrap();
+        let s = seen.clone();
+        cx.set_finalizer(o, move |_cx, o: Gc<'_, Obj<'_>>| {
+            s.store(o.id as usize, Ordering::SeqCst);
+        });
+        cx.downgrade(o)
+    });
+    h.collect();
+    m.scope(|cx| assert!(weak.upgrade(cx).is_none(), "cleared when queued"));
+    assert_eq!(seen.load(Ordering::SeqCst), 1, "ran at the scope above");
+}
+
+#[test]
+fn a_finalizer_can_resurrect_its_object() {
+    let h = heap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let mut m = h.mutator();
+    let holder: Root<Holder<'static>> = m.scope(|cx| {
+        let hd = cx
+            .alloc(Holder {
+                kept: GcRefCell::new(Vec::new()),
+            })
+            .unwrap();
+        cx.root(hd)
+    });
+    let runs = Arc::new(AtomicUsize::new(0));
+    m.scope(|cx| {
+        let child = cx.alloc(obj(8, None, &drops)).unwrap();
+        let o = cx.alloc(obj(7, Some(child), &drops)).unwrap();
+        let (r, runs) = (holder.clone(), runs.clone());
+        cx.set_finalizer(o, move |cx, o: Gc<'_, Obj<'_>>| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            r.get(cx).kept.borrow_mut(cx).push(o);
+        });
+    });
+    h.collect();
+    assert_eq!(h.run_finalizers(), 1);
+    for _ in 0..3 {
+        h.collect();
+        h.run_finalizers();
+    }
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a finalizer runs once");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        0,
+        "resurrected with its child"
+    );
+    m.scope(|cx| {
+        let hd = holder.get(cx);
+        let kept = hd.kept.borrow();
+        assert_eq!(kept[0].id, 7);
+        assert_eq!(kept[0].child.get().map(|c| c.id), Some(8));
+    });
+}
+
+#[test]
+fn the_reached_one_is_finalized_a_cycle_later() {
+    let h = heap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let log = Log::default();
+    let mut m = h.mutator();
+    m.scope(|cx| {
+        let b = cx.alloc(obj(2, None, &drops)).unwrap();
+        let a = cx.alloc(obj(1, Some(b), &drops)).unwrap();
+        cx.set_finalizer(a, log_run(&log));
+        cx.set_finalizer(b, log_run(&log));
+    });
+    h.collect();
+    assert_eq!(h.run_finalizers(), 1);
+    assert_eq!(*log.lock().unwrap(), [(1, Some(2))]);
+    h.collect();
+    assert_eq!(h.run_finalizers(), 1);
+    assert_eq!(*log.lock().unwrap(), [(1, Some(2)), (2, None)]);
+    h.collect();
+    h.collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn clear_replace_and_panics() {
+    let h = heap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let log = Log::default();
+    let mut m = h.mutator();
+    m.scope(|cx| {
+        let a = cx.alloc(obj(1, None, &drops)).unwrap();
+        cx.set_finalizer(a, log_run(&log));
+        assert!(cx.clear_finalizer(a));
+        assert!(!cx.clear_finalizer(a));
+        let b = cx.alloc(obj(2, None, &drops)).unwrap();
+        cx.set_finalizer(b, |_cx, _o: Gc<'_, Obj<'_>>| panic!("not this one"));
+        assert!(cx.set_finalizer(b, log_run(&log)), "replaced");
+        let c = cx.alloc(obj(3, None, &drops)).unwrap();
+        cx.set_finalizer(c, |_cx, _o: Gc<'_, Obj<'_>>| panic!("a failing finalizer"));
+    });
+    h.collect();
+    assert_eq!(h.run_finalizers(), 2);
+    assert_eq!(*log.lock().unwrap(), [(2, None)]);
+    let s = h.stats();
+    assert_eq!((s.finalizers_run, s.finalizer_panics), (2, 1));
+    h.collect();
+    h.collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 3, "all three freed");
+}
+
+/// Finalizers registered by two threads while collections run
+/// concurrently (paced by their allocation): each runs exactly once, sees
+/// its child alive, and every object is freed in the end.
+#[test]
+fn concurrent_registration_during_marks() {
+    const PER_THREAD: u64 = 20_000;
+    let h = Heap::builder().gc_percent(10).build().unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let runs = Arc::new(AtomicUsize::new(0));
+    let bad = Arc::new(AtomicUsize::new(0));
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (h, drops, runs, bad) = (h.clone(), drops.clone(), runs.clone(), bad.clone());
+            s.spawn(move || {
+                let mut m = h.mutator();
+                m.scope(|cx| {
+                    for i in 0..PER_THREAD {
+                        let id = t * PER_THREAD + i;
+                        let child = cx.alloc(obj(id + 1_000_000, None, &drops)).unwrap();
+                        let o = cx.alloc(obj(id, Some(child), &drops)).unwrap();
+                        let (runs, bad) = (runs.clone(), bad.clone());
+                        cx.set_finalizer(o, move |_cx, o: Gc<'_, Obj<'_>>| {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            if o.child.get().map(|c| c.id) != Some(o.id + 1_000_000) {
+                                bad.fetch_add(1, Ordering::SeqCst);
+                            }
+                        });
+                        // Garbage to drive collections.
+                        let _ = cx.alloc([0u64; 16]);
+                        if i % 64 == 0 {
+                            cx.safepoint();
+                        }
+                    }
+                });
+                // Run what is ready on this thread too.
+                m.run_finalizers();
+            });
+        }
+    });
+    // Everything is unreachable now: two cycles queue all of it (objects
+    // registered during the last mark were kept for one more cycle).
+    for _ in 0..4 {
+        h.collect();
+        h.run_finalizers();
+    }
+    let total = 2 * PER_THREAD as usize;
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        total,
+        "each finalizer ran once"
+    );
+    assert_eq!(
+        bad.load(Ordering::SeqCst),
+        0,
+        "a finalizer saw a freed child"
+    );
+    h.collect();
+    h.collect();
+    assert_eq!(drops.load(Ordering::SeqCst), 2 * total, "all freed");
+    let s = h.stats();
+    assert_eq!((s.finalizers_registered, s.finalizers_ready), (0, 0));
+}
