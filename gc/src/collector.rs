@@ -267,6 +267,11 @@ pub(crate) struct Inner {
     /// Finalizers run, and those that panicked (caught).
     finalizers_run: AtomicU64,
     finalizer_panics: AtomicU64,
+    /// Ephemeron tables: value address → processing function
+    /// (`Collector::register_ephemeron_table`).
+    ephemerons: Mutex<std::collections::HashMap<usize, crate::finalizer::EphemeronFn>>,
+    /// `ephemerons.len()`, an unmodelled hint like `finalizers_registered`.
+    ephemerons_registered: crate::sync::unmodeled::AtomicUsize,
     /// A census is wanted from the next cycle to start (`Collector::census`).
     census_want: AtomicBool,
     /// The census the last census cycle took.
@@ -481,6 +486,8 @@ impl Collector {
             finalizers_registered: crate::sync::unmodeled::AtomicUsize::new(0),
             finalizers_run: AtomicU64::new(0),
             finalizer_panics: AtomicU64::new(0),
+            ephemerons: Mutex::new(std::collections::HashMap::new()),
+            ephemerons_registered: crate::sync::unmodeled::AtomicUsize::new(0),
             census_want: AtomicBool::new(false),
             census_out: Mutex::new(None),
             census_lock: Mutex::new(()),
@@ -611,6 +618,28 @@ impl Collector {
     fn set_registered_hint(&self, n: usize) {
         self.inner
             .finalizers_registered
+            .store(n, crate::sync::unmodeled::Ordering::SeqCst);
+    }
+
+    /// Registers the ephemeron table whose value is at `addr` (a weak-keyed
+    /// map: an entry's value is kept alive only while its key is). Its
+    /// `Trace` impl must not report entries to markers; instead, while the
+    /// table is marked, the mark runs `f` on it until no entry's value adds
+    /// anything (a fixpoint, before the termination round), and each
+    /// round that marks anything is followed by another. The table
+    /// leaves the registry at the mark termination that finds it
+    /// unmarked. The table's keys are weak slots, cleared with the others.
+    ///
+    /// # Safety
+    /// 1. `addr` is the value address of a live table that `f` processes,
+    ///    registered once; it stays registered until the collector drops
+    ///    it (it is not freed before: it is unmarked at that termination).
+    pub unsafe fn register_ephemeron_table(&self, addr: usize, f: crate::finalizer::EphemeronFn) {
+        let mut e = self.inner.ephemerons.lock();
+        e.insert(addr, f);
+        let n = e.len();
+        self.inner
+            .ephemerons_registered
             .store(n, crate::sync::unmodeled::Ordering::SeqCst);
     }
 
@@ -1065,6 +1094,11 @@ impl Inner {
             if !self.injector.is_empty() {
                 continue;
             }
+            // Ephemerons: the values whose keys are now marked, until a
+            // pass marks nothing new.
+            if self.process_ephemerons(heap, c) {
+                continue;
+            }
             // Every mutator in a scope must have passed a safepoint since
             // round A: until then its stack may hold pointers the mark
             // has not seen.
@@ -1113,6 +1147,13 @@ impl Inner {
                 || g.assists_joined != a0
                 || !self.injector.is_empty()
                 || g.assists != 0
+                // A key marked after the last pass (by a flush before this
+                // round opened: not counted in `late_work - w0`) has its
+                // value traced here, under the gate; that makes the round
+                // unclean (and so may a cell debt it opens, checked next).
+                // Mutators never take the gate while they hold a table's
+                // lock.
+                || self.process_ephemerons(heap, c)
                 || self.owed_cells.load(Ordering::SeqCst) != 0
             {
                 drop(g);
@@ -1182,6 +1223,20 @@ impl Inner {
                     .store(f.ready.len(), Ordering::Relaxed);
                 let n = f.registered.len();
                 self.finalizers_registered
+                    .store(n, crate::sync::unmodeled::Ordering::SeqCst);
+            }
+            // Ephemeron tables found unmarked die with this sweep.
+            if self
+                .ephemerons_registered
+                .load(crate::sync::unmodeled::Ordering::SeqCst)
+                != 0
+            {
+                let mut e = self.ephemerons.lock();
+                e.retain(
+                    |&a, _| matches!(heap.find_object(a), Some(o) if o.span.is_marked(o.index)),
+                );
+                let n = e.len();
+                self.ephemerons_registered
                     .store(n, crate::sync::unmodeled::Ordering::SeqCst);
             }
             self.phase.store(c << 1, Ordering::SeqCst);
@@ -1431,6 +1486,40 @@ impl Inner {
                 bad[0]
             ));
         }
+    }
+
+    /// One pass over the marked ephemeron tables: traces the values of
+    /// entries whose keys are marked; what it greys goes to the shared
+    /// queue. Returns whether it marked anything (another drain and pass
+    /// are then due).
+    fn process_ephemerons(&self, heap: &MHeap, c: u64) -> bool {
+        if self
+            .ephemerons_registered
+            .load(crate::sync::unmodeled::Ordering::SeqCst)
+            == 0
+        {
+            return false;
+        }
+        let tables: Vec<(usize, crate::finalizer::EphemeronFn)> = self
+            .ephemerons
+            .lock()
+            .iter()
+            .map(|(&a, &f)| (a, f))
+            .collect();
+        let mut t = Tracer::new_light(heap, c, &self.owed_cells);
+        for (a, f) in tables {
+            if !t.is_marked(a) {
+                continue; // not (yet) reachable: its entries keep nothing
+            }
+            // SAFETY: registered (obligation 1 of register_ephemeron_table)
+            // and marked this cycle, so live and not freed before this
+            // cycle's sweep.
+            unsafe { f(a as *const u8, &mut t) };
+        }
+        let progress = t.marked_objects != 0;
+        self.account_side(&t);
+        t.publish_grey(&self.injector);
+        progress
     }
 
     /// The `finalizers_registered` hint.

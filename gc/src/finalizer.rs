@@ -60,3 +60,12 @@ pub(crate) struct Finalizers {
     /// Waiting for a mutator to run them.
     pub(crate) ready: Vec<ReadyFinalizer>,
 }
+
+/// An ephemeron table's processing function (see
+/// [`crate::Collector::register_ephemeron_table`]): traces, with the
+/// given marker, the value of every entry whose key is marked
+/// ([`crate::Tracer::is_marked`]) and whose key slot is not cleared.
+///
+/// Callers guarantee the address holds a live, initialised table of the
+/// type the function was registered for.
+pub type EphemeronFn = unsafe fn(*const u8, &mut crate::Tracer<'_>);

@@ -33,7 +33,7 @@ pub mod tracer;
 
 pub use census::{Census, CensusEntry};
 pub use collector::{BuildError, Collector, GcConfig, MutatorCore};
-pub use finalizer::{Payload, ReadyFinalizer};
+pub use finalizer::{EphemeronFn, Payload, ReadyFinalizer};
 pub use object::{HEADER_SIZE, TypeInfo};
 pub use pacer::PacerConfig;
 pub use slots::{Slot, SlotTable};

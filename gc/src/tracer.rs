@@ -233,6 +233,16 @@ impl<'h> Tracer<'h> {
         }
     }
 
+    /// Whether the object at `addr` (a GC pointer's address) is marked in
+    /// the current cycle. For ephemeron tables: their `Trace` impls trace
+    /// a value only if its key is marked.
+    pub fn is_marked(&self, addr: usize) -> bool {
+        match self.heap.find_object(addr) {
+            Some(o) => o.span.is_marked(o.index),
+            None => foreign_pointer(addr),
+        }
+    }
+
     /// Scans the fields of the object whose value is at `addr`, without
     /// marking the object itself (finalizer roots: what a registered object
     /// points to stays alive for its finalizer). Nothing for an object

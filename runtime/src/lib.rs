@@ -35,6 +35,7 @@
 //! | [`Gc<'gc, T>`](Gc) | a `Copy` pointer branded with its scope's borrow |
 //! | [`GcAny<'gc>`](GcAny) | a pointer to an object of any type, with checked downcasts (`Gc<dyn Any>`) |
 //! | [`Root<T>`](Root), [`Weak<T>`](Weak) | persistent strong / weak handles |
+//! | [`EphemeronMap`] | a weak-keyed map (ephemeron table: `WeakMap`, Lua weak tables) |
 //! | [`GcCell`], [`GcRefCell`] | interior mutability with the write barrier |
 //! | [`Trace`], [`Rebrand`], `#[derive(Trace)]` | how the collector sees a type |
 //!
@@ -65,6 +66,7 @@
 
 mod any;
 mod cell;
+mod ephemeron;
 mod gc;
 mod root;
 mod scope;
@@ -72,6 +74,7 @@ mod trace;
 
 pub use any::GcAny;
 pub use cell::{BorrowError, GcCell, GcRef, GcRefCell, GcRefMut};
+pub use ephemeron::EphemeronMap;
 pub use gc::Gc;
 pub use root::{Root, Weak};
 pub use scope::{Heap, HeapBuilder, Mutator, Scope};
