@@ -473,62 +473,79 @@ mod imp {
         use super::{Arc, Mutex};
         use std::collections::VecDeque;
 
+        /// One queue: the owner's end is the back.
+        struct Queue<T>(Mutex<VecDeque<T>>);
+
+        impl<T> Queue<T> {
+            fn new() -> Self {
+                Queue(Mutex::new(VecDeque::new()))
+            }
+            fn steal(&self) -> Steal<T> {
+                self.0
+                    .lock()
+                    .pop_front()
+                    .map_or(Steal::Empty, Steal::Success)
+            }
+            /// Moves half of the queue (at least one, from its steal end)
+            /// into `dest` and pops one of them from `dest`'s pop end.
+            fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
+                let mut batch: VecDeque<T> = {
+                    let mut q = self.0.lock();
+                    let n = q.len().div_ceil(2);
+                    q.drain(..n).collect()
+                };
+                let first = if dest.lifo {
+                    batch.pop_back()
+                } else {
+                    batch.pop_front()
+                };
+                let Some(first) = first else {
+                    return Steal::Empty;
+                };
+                if !batch.is_empty() {
+                    dest.q.0.lock().extend(batch);
+                }
+                Steal::Success(first)
+            }
+            fn is_empty(&self) -> bool {
+                self.0.lock().is_empty()
+            }
+        }
+
         /// A worker's own deque.
         pub struct Worker<T> {
-            q: Arc<Mutex<VecDeque<T>>>,
+            q: Arc<Queue<T>>,
             lifo: bool,
         }
 
         /// Another worker's handle on a deque.
         pub struct Stealer<T> {
-            q: Arc<Mutex<VecDeque<T>>>,
+            q: Arc<Queue<T>>,
         }
 
         /// The shared FIFO queue.
         pub struct Injector<T> {
-            q: Mutex<VecDeque<T>>,
-        }
-
-        /// Moves half of `src` (at least one, from its steal end) into
-        /// `dest` and pops one of them from `dest`'s pop end.
-        fn batch_and_pop<T>(src: &Mutex<VecDeque<T>>, dest: &Worker<T>) -> Steal<T> {
-            let mut batch: VecDeque<T> = {
-                let mut q = src.lock();
-                let n = q.len().div_ceil(2);
-                q.drain(..n).collect()
-            };
-            let first = if dest.lifo {
-                batch.pop_back()
-            } else {
-                batch.pop_front()
-            };
-            let Some(first) = first else {
-                return Steal::Empty;
-            };
-            if !batch.is_empty() {
-                dest.q.lock().extend(batch);
-            }
-            Steal::Success(first)
+            q: Queue<T>,
         }
 
         impl<T> Worker<T> {
             pub fn new_lifo() -> Self {
                 Worker {
-                    q: Arc::new(Mutex::new(VecDeque::new())),
+                    q: Arc::new(Queue::new()),
                     lifo: true,
                 }
             }
             pub fn new_fifo() -> Self {
                 Worker {
-                    q: Arc::new(Mutex::new(VecDeque::new())),
+                    q: Arc::new(Queue::new()),
                     lifo: false,
                 }
             }
             pub fn push(&self, t: T) {
-                self.q.lock().push_back(t);
+                self.q.0.lock().push_back(t);
             }
             pub fn pop(&self) -> Option<T> {
-                let mut q = self.q.lock();
+                let mut q = self.q.0.lock();
                 if self.lifo {
                     q.pop_back()
                 } else {
@@ -536,7 +553,7 @@ mod imp {
                 }
             }
             pub fn is_empty(&self) -> bool {
-                self.q.lock().is_empty()
+                self.q.is_empty()
             }
             pub fn stealer(&self) -> Stealer<T> {
                 Stealer { q: self.q.clone() }
@@ -545,39 +562,31 @@ mod imp {
 
         impl<T> Stealer<T> {
             pub fn steal(&self) -> Steal<T> {
-                self.q
-                    .lock()
-                    .pop_front()
-                    .map_or(Steal::Empty, Steal::Success)
+                self.q.steal()
             }
             pub fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-                batch_and_pop(&self.q, dest)
+                self.q.steal_batch_and_pop(dest)
             }
             pub fn is_empty(&self) -> bool {
-                self.q.lock().is_empty()
+                self.q.is_empty()
             }
         }
 
         impl<T> Injector<T> {
             pub fn new() -> Self {
-                Injector {
-                    q: Mutex::new(VecDeque::new()),
-                }
+                Injector { q: Queue::new() }
             }
             pub fn push(&self, t: T) {
-                self.q.lock().push_back(t);
+                self.q.0.lock().push_back(t);
             }
             pub fn steal(&self) -> Steal<T> {
-                self.q
-                    .lock()
-                    .pop_front()
-                    .map_or(Steal::Empty, Steal::Success)
+                self.q.steal()
             }
             pub fn steal_batch_and_pop(&self, dest: &Worker<T>) -> Steal<T> {
-                batch_and_pop(&self.q, dest)
+                self.q.steal_batch_and_pop(dest)
             }
             pub fn is_empty(&self) -> bool {
-                self.q.lock().is_empty()
+                self.q.is_empty()
             }
         }
 

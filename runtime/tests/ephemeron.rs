@@ -3,35 +3,15 @@
 //! value — and entries vanish with their keys; also while another thread
 //! mutates and collections run concurrently.
 
-use spanheap::{EphemeronMap, Gc, GcCell, Heap, Root, Trace};
+use spanheap::{EphemeronMap, Gc, Heap, Root};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Counts drops.
-struct Tally(Arc<AtomicUsize>);
-impl Drop for Tally {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Trace)]
-struct Obj<'gc> {
-    id: u64,
-    next: GcCell<'gc, Option<Gc<'gc, Obj<'gc>>>>,
-    #[trace(skip)]
-    _tally: Tally,
-}
+#[path = "support/counted.rs"]
+mod counted;
+use counted::{Obj, obj};
 
 type Map<'gc> = EphemeronMap<'gc, Obj<'gc>, Gc<'gc, Obj<'gc>>>;
-
-fn obj<'gc>(id: u64, next: Option<Gc<'gc, Obj<'gc>>>, drops: &Arc<AtomicUsize>) -> Obj<'gc> {
-    Obj {
-        id,
-        next: GcCell::new(next),
-        _tally: Tally(drops.clone()),
-    }
-}
 
 /// Sweeping only in allocation and at the next cycle: after two
 /// `collect()`s everything unreachable at the first has been dropped.

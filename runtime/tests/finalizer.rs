@@ -3,37 +3,17 @@
 //! weak references cleared first, resurrection, ordering, and finalizers
 //! registered while collections run concurrently.
 
-use spanheap::{Gc, GcCell, GcRefCell, Heap, Root, Trace};
+use spanheap::{Gc, GcRefCell, Heap, Root, Trace};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Counts drops.
-struct Tally(Arc<AtomicUsize>);
-impl Drop for Tally {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Trace)]
-struct Obj<'gc> {
-    id: u64,
-    child: GcCell<'gc, Option<Gc<'gc, Obj<'gc>>>>,
-    #[trace(skip)]
-    _tally: Option<Tally>,
-}
+#[path = "support/counted.rs"]
+mod counted;
+use counted::{Obj, obj};
 
 #[derive(Trace)]
 struct Holder<'gc> {
     kept: GcRefCell<'gc, Vec<Gc<'gc, Obj<'gc>>>>,
-}
-
-fn obj<'gc>(id: u64, child: Option<Gc<'gc, Obj<'gc>>>, drops: &Arc<AtomicUsize>) -> Obj<'gc> {
-    Obj {
-        id,
-        child: GcCell::new(child),
-        _tally: Some(Tally(drops.clone())),
-    }
 }
 
 /// Sweeping only in allocation and at the next cycle: after two
@@ -51,7 +31,7 @@ fn log_run(
 ) -> impl for<'a, 's> FnOnce(&'a spanheap::Scope<'s>, Gc<'a, Obj<'a>>) + Send + 'static {
     let log = log.clone();
     move |_cx, o| {
-        let child = o.child.get().map(|c| c.id);
+        let child = o.next.get().map(|c| c.id);
         log.lock().unwrap().push((o.id, child));
     }
 }
@@ -173,7 +153,7 @@ fn a_finalizer_can_resurrect_its_object() {
         let hd = holder.get(cx);
         let kept = hd.kept.borrow();
         assert_eq!(kept[0].id, 7);
-        assert_eq!(kept[0].child.get().map(|c| c.id), Some(8));
+        assert_eq!(kept[0].next.get().map(|c| c.id), Some(8));
     });
 }
 
@@ -250,7 +230,7 @@ fn concurrent_registration_during_marks() {
                         let (runs, bad) = (runs.clone(), bad.clone());
                         cx.set_finalizer(o, move |_cx, o: Gc<'_, Obj<'_>>| {
                             runs.fetch_add(1, Ordering::SeqCst);
-                            if o.child.get().map(|c| c.id) != Some(o.id + 1_000_000) {
+                            if o.next.get().map(|c| c.id) != Some(o.id + 1_000_000) {
                                 bad.fetch_add(1, Ordering::SeqCst);
                             }
                         });
