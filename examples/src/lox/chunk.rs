@@ -79,6 +79,9 @@ pub enum OpCode {
     Method,
 }
 
+// The VM dispatches on the byte itself (vm.rs, `op`); the compiler's tests
+// decode bytecode with these.
+#[cfg_attr(not(test), allow(dead_code))]
 impl OpCode {
     /// Every opcode, indexed by its byte.
     pub const ALL: [OpCode; 37] = [

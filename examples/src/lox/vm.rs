@@ -28,7 +28,7 @@
 //! `base` is within `stack`; every open upvalue's slot is below the stack
 //! top, and `open` is sorted by slot (ascending).
 
-use crate::chunk::{Constant, FunctionProto, OpCode};
+use crate::chunk::{Constant, FunctionProto};
 use crate::object::{
     BoundMethod, Class, Closure, Function, Instance, LoxStr, Native, NativeFn, Table, UpLoc,
     Upvalue, Value, hash_str,
@@ -43,6 +43,49 @@ pub const FRAMES_MAX: usize = 64;
 
 /// Instructions per slice between safepoints.
 const BUDGET: u32 = 4096;
+
+/// Each opcode's byte, for matching on the byte in the dispatch loop.
+#[allow(non_upper_case_globals)]
+mod op {
+    use crate::chunk::OpCode;
+    pub const Constant: u8 = OpCode::Constant as u8;
+    pub const Nil: u8 = OpCode::Nil as u8;
+    pub const True: u8 = OpCode::True as u8;
+    pub const False: u8 = OpCode::False as u8;
+    pub const Pop: u8 = OpCode::Pop as u8;
+    pub const GetLocal: u8 = OpCode::GetLocal as u8;
+    pub const SetLocal: u8 = OpCode::SetLocal as u8;
+    pub const GetGlobal: u8 = OpCode::GetGlobal as u8;
+    pub const DefineGlobal: u8 = OpCode::DefineGlobal as u8;
+    pub const SetGlobal: u8 = OpCode::SetGlobal as u8;
+    pub const GetUpvalue: u8 = OpCode::GetUpvalue as u8;
+    pub const SetUpvalue: u8 = OpCode::SetUpvalue as u8;
+    pub const GetProperty: u8 = OpCode::GetProperty as u8;
+    pub const SetProperty: u8 = OpCode::SetProperty as u8;
+    pub const GetSuper: u8 = OpCode::GetSuper as u8;
+    pub const Equal: u8 = OpCode::Equal as u8;
+    pub const Greater: u8 = OpCode::Greater as u8;
+    pub const Less: u8 = OpCode::Less as u8;
+    pub const Add: u8 = OpCode::Add as u8;
+    pub const Subtract: u8 = OpCode::Subtract as u8;
+    pub const Multiply: u8 = OpCode::Multiply as u8;
+    pub const Divide: u8 = OpCode::Divide as u8;
+    pub const Not: u8 = OpCode::Not as u8;
+    pub const Negate: u8 = OpCode::Negate as u8;
+    pub const Print: u8 = OpCode::Print as u8;
+    pub const Jump: u8 = OpCode::Jump as u8;
+    pub const JumpIfFalse: u8 = OpCode::JumpIfFalse as u8;
+    pub const Loop: u8 = OpCode::Loop as u8;
+    pub const Call: u8 = OpCode::Call as u8;
+    pub const Invoke: u8 = OpCode::Invoke as u8;
+    pub const SuperInvoke: u8 = OpCode::SuperInvoke as u8;
+    pub const Closure: u8 = OpCode::Closure as u8;
+    pub const CloseUpvalue: u8 = OpCode::CloseUpvalue as u8;
+    pub const Return: u8 = OpCode::Return as u8;
+    pub const Class: u8 = OpCode::Class as u8;
+    pub const Inherit: u8 = OpCode::Inherit as u8;
+    pub const Method: u8 = OpCode::Method as u8;
+}
 
 /// One call frame (clox's `CallFrame`).
 #[derive(Clone, Copy, Trace)]
@@ -511,31 +554,29 @@ fn run_slice<'gc>(
     }
 
     for _ in 0..budget {
-        let op = read_byte!();
-        let Some(op) = OpCode::from_byte(op) else {
-            unreachable!("the compiler emits only opcodes");
-        };
-        match op {
-            OpCode::Constant => {
+        // One jump table on the byte (matching on `OpCode::from_byte`
+        // would add a table load and a second dispatch).
+        match read_byte!() {
+            op::Constant => {
                 let v = read_constant!();
                 stack.push(v);
             }
-            OpCode::Nil => stack.push(Value::Nil),
-            OpCode::True => stack.push(Value::Bool(true)),
-            OpCode::False => stack.push(Value::Bool(false)),
-            OpCode::Pop => {
+            op::Nil => stack.push(Value::Nil),
+            op::True => stack.push(Value::Bool(true)),
+            op::False => stack.push(Value::Bool(false)),
+            op::Pop => {
                 stack.pop();
             }
-            OpCode::GetLocal => {
+            op::GetLocal => {
                 let slot = read_byte!() as usize;
                 let v = stack[base + slot];
                 stack.push(v);
             }
-            OpCode::SetLocal => {
+            op::SetLocal => {
                 let slot = read_byte!() as usize;
                 stack[base + slot] = peek!(0);
             }
-            OpCode::GetGlobal => {
+            op::GetGlobal => {
                 let name = read_string!();
                 let v = globals.get(name);
                 match v {
@@ -543,12 +584,12 @@ fn run_slice<'gc>(
                     None => runtime_error!("Undefined variable '{}'.", name.chars),
                 }
             }
-            OpCode::DefineGlobal => {
+            op::DefineGlobal => {
                 let name = read_string!();
                 let v = pop!();
                 globals.set(name, v);
             }
-            OpCode::SetGlobal => {
+            op::SetGlobal => {
                 let name = read_string!();
                 let v = peek!(0);
                 match globals.get_mut(name) {
@@ -556,7 +597,7 @@ fn run_slice<'gc>(
                     None => runtime_error!("Undefined variable '{}'.", name.chars),
                 }
             }
-            OpCode::GetUpvalue => {
+            op::GetUpvalue => {
                 let i = read_byte!() as usize;
                 let v = match *closure.upvalues[i].loc.borrow() {
                     UpLoc::Open(s) => stack[s as usize],
@@ -564,7 +605,7 @@ fn run_slice<'gc>(
                 };
                 stack.push(v);
             }
-            OpCode::SetUpvalue => {
+            op::SetUpvalue => {
                 let i = read_byte!() as usize;
                 let v = peek!(0);
                 let up = closure.upvalues[i];
@@ -577,7 +618,7 @@ fn run_slice<'gc>(
                     None => *up.loc.borrow_mut(cx) = UpLoc::Closed(v),
                 }
             }
-            OpCode::GetProperty => {
+            op::GetProperty => {
                 let name = read_string!();
                 let Value::Instance(inst) = peek!(0) else {
                     runtime_error!("Only instances have properties.");
@@ -591,7 +632,7 @@ fn run_slice<'gc>(
                     None => bind_method!(inst.class, name),
                 }
             }
-            OpCode::SetProperty => {
+            op::SetProperty => {
                 let name = read_string!();
                 let Value::Instance(inst) = peek!(1) else {
                     runtime_error!("Only instances have fields.");
@@ -601,21 +642,21 @@ fn run_slice<'gc>(
                 let top = stack.len() - 1;
                 stack[top] = v;
             }
-            OpCode::GetSuper => {
+            op::GetSuper => {
                 let name = read_string!();
                 let Value::Class(superclass) = pop!() else {
                     unreachable!("the compiler loads a class for 'super'");
                 };
                 bind_method!(superclass, name);
             }
-            OpCode::Equal => {
+            op::Equal => {
                 let b = pop!();
                 let a = pop!();
                 stack.push(Value::Bool(a.equals(b)));
             }
-            OpCode::Greater => binary_num!(>, Value::Bool),
-            OpCode::Less => binary_num!(<, Value::Bool),
-            OpCode::Add => match (peek!(1), peek!(0)) {
+            op::Greater => binary_num!(>, Value::Bool),
+            op::Less => binary_num!(<, Value::Bool),
+            op::Add => match (peek!(1), peek!(0)) {
                 (Value::Number(a), Value::Number(b)) => {
                     stack.pop();
                     let top = stack.len() - 1;
@@ -635,45 +676,45 @@ fn run_slice<'gc>(
                 }
                 _ => runtime_error!("Operands must be two numbers or two strings."),
             },
-            OpCode::Subtract => binary_num!(-, Value::Number),
-            OpCode::Multiply => binary_num!(*, Value::Number),
-            OpCode::Divide => binary_num!(/, Value::Number),
-            OpCode::Not => {
+            op::Subtract => binary_num!(-, Value::Number),
+            op::Multiply => binary_num!(*, Value::Number),
+            op::Divide => binary_num!(/, Value::Number),
+            op::Not => {
                 let top = stack.len() - 1;
                 stack[top] = Value::Bool(stack[top].is_falsey());
             }
-            OpCode::Negate => {
+            op::Negate => {
                 let top = stack.len() - 1;
                 match stack[top] {
                     Value::Number(n) => stack[top] = Value::Number(-n),
                     _ => runtime_error!("Operand must be a number."),
                 }
             }
-            OpCode::Print => {
+            op::Print => {
                 let v = pop!();
                 // A closed stdout (e.g. a pipe) is not the script's error.
                 let _ = writeln!(out, "{v}");
             }
-            OpCode::Jump => {
+            op::Jump => {
                 let off = read_u16!();
                 ip += off;
             }
-            OpCode::JumpIfFalse => {
+            op::JumpIfFalse => {
                 let off = read_u16!();
                 if peek!(0).is_falsey() {
                     ip += off;
                 }
             }
-            OpCode::Loop => {
+            op::Loop => {
                 let off = read_u16!();
                 ip -= off;
             }
-            OpCode::Call => {
+            op::Call => {
                 let argc = read_byte!() as usize;
                 let callee = peek!(argc);
                 call_value!(callee, argc);
             }
-            OpCode::Invoke => {
+            op::Invoke => {
                 let name = read_string!();
                 let argc = read_byte!() as usize;
                 let Value::Instance(inst) = peek!(argc) else {
@@ -689,7 +730,7 @@ fn run_slice<'gc>(
                     None => invoke_from_class!(inst.class, name, argc),
                 }
             }
-            OpCode::SuperInvoke => {
+            op::SuperInvoke => {
                 let name = read_string!();
                 let argc = read_byte!() as usize;
                 let Value::Class(superclass) = pop!() else {
@@ -697,7 +738,7 @@ fn run_slice<'gc>(
                 };
                 invoke_from_class!(superclass, name, argc);
             }
-            OpCode::Closure => {
+            op::Closure => {
                 let Value::Function(function) = read_constant!() else {
                     unreachable!("the compiler emits a function constant for a closure");
                 };
@@ -730,12 +771,12 @@ fn run_slice<'gc>(
                 let c = alloc!(Closure { function, upvalues });
                 stack.push(Value::Closure(c));
             }
-            OpCode::CloseUpvalue => {
+            op::CloseUpvalue => {
                 let last = (stack.len() - 1) as u32;
                 close_upvalues(cx, open, stack, last);
                 stack.pop();
             }
-            OpCode::Return => {
+            op::Return => {
                 let result = pop!();
                 close_upvalues(cx, open, stack, base as u32);
                 frames.pop();
@@ -747,7 +788,7 @@ fn run_slice<'gc>(
                 stack.push(result);
                 load_frame!();
             }
-            OpCode::Class => {
+            op::Class => {
                 let name = read_string!();
                 let class = alloc!(Class {
                     name,
@@ -755,7 +796,7 @@ fn run_slice<'gc>(
                 });
                 stack.push(Value::Class(class));
             }
-            OpCode::Inherit => {
+            op::Inherit => {
                 let Value::Class(superclass) = peek!(1) else {
                     runtime_error!("Superclass must be a class.");
                 };
@@ -770,7 +811,7 @@ fn run_slice<'gc>(
                 drop(sub);
                 stack.pop();
             }
-            OpCode::Method => {
+            op::Method => {
                 let name = read_string!();
                 let method = peek!(0);
                 let Value::Class(class) = peek!(1) else {
@@ -779,6 +820,7 @@ fn run_slice<'gc>(
                 class.methods.borrow_mut(cx).set(name, method);
                 stack.pop();
             }
+            _ => unreachable!("the compiler emits only opcodes"),
         }
     }
     save_ip!();
