@@ -1,0 +1,3 @@
+module spanheap-harness-go
+
+go 1.19
