@@ -256,12 +256,23 @@ impl<'h> Tracer<'h> {
         }
         // SAFETY: a registered object is allocated (it was registered
         // through a live `Gc` and is freed only after its finalizer ran and
-        // released it), initialised, and a scan object, so it has a header.
-        let info = unsafe { header_of(o.base) };
+        // released it), initialised, and in a scan span.
+        unsafe { self.scan(o.base) };
+    }
+
+    /// Runs the trace function of the object at `base` on its value.
+    ///
+    /// # Safety
+    /// 1. `base` is the base of an allocated, initialised scan object
+    ///    that stays allocated until this returns.
+    #[inline(always)]
+    unsafe fn scan(&mut self, base: usize) {
+        // SAFETY: obligation 1: a scan object starts with its header.
+        let info = unsafe { header_of(base) };
         self.scanned_objects += 1;
         // SAFETY: `base + value_offset` holds the initialised value `info`
-        // describes (object.rs invariants).
-        unsafe { (info.trace)((o.base + info.value_offset) as *const u8, self) };
+        // describes (object.rs invariants, obligation 1).
+        unsafe { (info.trace)((base + info.value_offset) as *const u8, self) };
     }
 
     /// A tracer that only records the addresses reported to it, appending
@@ -314,11 +325,7 @@ impl<'h> Tracer<'h> {
             // not freed while marking runs (this cycle's sweep starts
             // after mark termination).
             // SAFETY: `base` is an initialised scan object, as argued.
-            let info = unsafe { header_of(base) };
-            self.scanned_objects += 1;
-            // SAFETY: `base + value_offset` holds the initialised value
-            // `info` describes (object.rs invariants).
-            unsafe { (info.trace)((base + info.value_offset) as *const u8, self) };
+            unsafe { self.scan(base) };
             n = n.wrapping_add(1);
             if n.is_multiple_of(STOP_EVERY) && stop(self) {
                 // Put back what the prefetch ring holds, oldest last so it
