@@ -178,11 +178,8 @@ impl Heap {
         self.c.collect();
     }
 
-    /// Runs the finalizers waiting to run on this thread (see
-    /// [`Scope::set_finalizer`]); returns how many ran.
-    ///
-    /// # Panics
-    /// If called inside a scope of this heap on this thread.
+    /// Runs the finalizers waiting to run on this thread, with a mutator
+    /// of its own (see [`Scope::set_finalizer`]); returns how many ran.
     pub fn run_finalizers(&self) -> usize {
         self.mutator().run_finalizers()
     }
