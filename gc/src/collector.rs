@@ -1284,7 +1284,16 @@ impl Inner {
         // Until the next mark sets it again: the goal a mutator waits for
         // the next mark to start at (`MutatorCore::await_mark_start`).
         self.assist_goal.store(goal, Ordering::Relaxed);
-        let mut retain = goal.saturating_add(goal / 10);
+        // Memory to keep mapped: the goal, or what the heap reached during
+        // this cycle if more — the mutator allocated it while the mark ran
+        // (it cannot end before each mutator's next clean point), and will
+        // again next cycle. Releasing those pages after the sweep only to
+        // fault them back one cycle later cost a page fault per 4 KiB
+        // allocated on an allocate-and-drop loop of large objects. Plus
+        // Go's retainExtraPercent (10%).
+        let peak = live_at_start.saturating_add(allocated);
+        let mut retain = goal.max(peak);
+        retain = retain.saturating_add(retain / 10);
         if let Some(limit) = self.config.pacer.memory_limit {
             retain = retain.min((limit - limit / 20).saturating_sub(overhead.metadata));
         }
