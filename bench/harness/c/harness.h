@@ -28,7 +28,9 @@
 
 struct options {
     int quick;   /* --quick: small sizes, for CI checksum comparison */
-    int threads; /* --threads N: 1 or 2 */
+    int threads; /* --threads N: 1 or 2 (mark: marker threads) */
+    const char *shape; /* mark: --shape sequential|random (NULL: sequential) */
+    int heap_mib;      /* mark: --heap-mib M (0: the default) */
 };
 
 /* Exit status for a variant this peer does not define. */
@@ -39,6 +41,12 @@ struct options {
 int run_binary_trees(const struct options *opt);
 int run_gcbench(const struct options *opt);
 int run_alloc(const struct options *opt);
+int run_mark(const struct options *opt);
+
+/* mark.c: parses --shape / --heap-mib at argv[*i] (1: done, -1: bad
+ * value, 0: not one of them). */
+int parse_mark_flag(int argc, char **argv, int *i, struct options *opt);
+int run_latency(const struct options *opt);
 
 /* Prints "unsupported: bdwgc <workload> <why>" on stderr and returns 3. */
 int unsupported(const char *workload, const char *why);

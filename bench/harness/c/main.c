@@ -6,9 +6,13 @@
  *   harness-bdwgc binary-trees [--quick] [--threads 1|2]
  *   harness-bdwgc gcbench      [--quick] [--threads 1|2]
  *   harness-bdwgc alloc        [--quick]
+ *   harness-bdwgc latency      [--quick] [--threads 1|2]
+ *   harness-bdwgc mark         [--quick] [--threads 1|2] [--shape sequential|random]
+ *                              [--heap-mib M]
  *
  * The workloads, their rules and references are described at the top of
- * binary_trees.c, gcbench.c and alloc.c; the output contract in harness.h.
+ * binary_trees.c, gcbench.c, alloc.c and latency.c; the output contract
+ * in harness.h.
  *
  * The collector runs with its defaults, as a bdwgc client is told to use
  * it: GC_INIT() first, GC_MALLOC for objects holding pointers and
@@ -32,7 +36,10 @@
 
 static const char usage_text[] =
     "usage: harness-bdwgc <workload> [--quick] [--threads N]\n"
-    "  workloads: binary-trees, gcbench (--threads 1 or 2), alloc (--threads 1)\n"
+    "  workloads: binary-trees, gcbench (--threads 1 or 2), alloc (--threads 1),\n"
+    "             latency (--threads 1 or 2)\n"
+    "  mark [--shape sequential|random] [--heap-mib M]: --threads W = W marker\n"
+    "               threads (GC_set_markers_count); heap 64 MiB, 4 with --quick\n"
     "  --quick      small sizes (CI: checks the peers agree, not speed)\n"
     "  --threads N  number of mutator threads (default 1)\n"
     "stdout: result lines; stderr: \"metric <name> <value>\" lines\n";
@@ -66,9 +73,9 @@ static int parse_threads(const char *s, int *out)
 
 int main(int argc, char **argv)
 {
-    struct options opt = { 0, 1 };
+    struct options opt = { 0, 1, NULL, 0 };
     const char *workload = NULL;
-    int i, status;
+    int i, status, flag;
 
     for (i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -81,6 +88,9 @@ int main(int argc, char **argv)
         } else if (strncmp(arg, "--threads=", 10) == 0) {
             if (!parse_threads(arg + 10, &opt.threads))
                 return usage("--threads needs a positive integer");
+        } else if ((flag = parse_mark_flag(argc, argv, &i, &opt)) != 0) {
+            if (flag < 0)
+                return usage("--shape takes sequential or random, --heap-mib a number from 1 to 65536");
         } else if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
             fputs(usage_text, stdout);
             return 0;
@@ -103,6 +113,10 @@ int main(int argc, char **argv)
         run = run_gcbench;
     else if (strcmp(workload, "alloc") == 0)
         run = run_alloc;
+    else if (strcmp(workload, "latency") == 0)
+        run = run_latency;
+    else if (strcmp(workload, "mark") == 0)
+        run = run_mark;
     else {
         fprintf(stderr, "harness-bdwgc: unknown workload '%s'\n", workload);
         return usage(NULL);
@@ -114,6 +128,12 @@ int main(int argc, char **argv)
         return unsupported(workload, "only --threads 1 and 2 are defined");
     if (run == run_alloc && opt.threads != 1)
         return unsupported(workload, "the allocation microbenchmark is single-threaded (--threads 1 only)");
+
+    if (run != run_mark && (opt.shape || opt.heap_mib))
+        return usage("--shape and --heap-mib apply to the mark workload only");
+    /* mark: --threads W is the number of marker threads (mark.c). */
+    if (run == run_mark)
+        GC_set_markers_count((unsigned)opt.threads);
 
     GC_INIT();
     GC_start_mark_threads();

@@ -5,9 +5,11 @@
 //	harness-go binary-trees [--quick] [--threads 1|2]
 //	harness-go gcbench      [--quick] [--threads 1|2]
 //	harness-go alloc        [--quick]
+//	harness-go latency      [--quick] [--threads 1|2]
+//	harness-go mark         [--quick] [--threads 1|2] [--shape sequential|random] [--heap-mib M]
 //
 // The workloads, their rules and references are described at the top of
-// binarytrees.go, gcbench.go and alloc.go. The programs are plain Go with
+// binarytrees.go, gcbench.go, alloc.go and latency.go. The programs are plain Go with
 // the runtime's defaults: GOGC=100 unless the environment says otherwise,
 // GOMAXPROCS = number of CPUs, goroutines for the 2-thread variants, and
 // no runtime or debug calls that change the collector's behaviour.
@@ -38,15 +40,20 @@ import (
 const peer = "go"
 
 const usageText = `usage: harness-go <workload> [--quick] [--threads N]
-  workloads: binary-trees, gcbench (--threads 1 or 2), alloc (--threads 1)
+  workloads: binary-trees, gcbench (--threads 1 or 2), alloc (--threads 1),
+             latency (--threads 1 or 2)
   --quick      small sizes (CI: checks the peers agree, not speed)
   --threads N  number of mutator goroutines (default 1)
+  mark [--shape sequential|random] [--heap-mib M]: --threads W = W marker workers
+  (GOMAXPROCS); heap 64 MiB, 4 with --quick
 stdout: result lines; stderr: "metric <name> <value>" lines
 `
 
 type options struct {
 	quick   bool
 	threads int
+	shape   string // mark: --shape ("": sequential)
+	heapMiB int    // mark: --heap-mib (0: the default)
 }
 
 // A workload writes its result lines to out and its own metrics with
@@ -57,6 +64,8 @@ var workloads = map[string]workload{
 	"binary-trees": binaryTrees,
 	"gcbench":      gcBench,
 	"alloc":        allocBench,
+	"latency":      latencyBench,
+	"mark":         markBench,
 }
 
 func main() {
@@ -108,6 +117,11 @@ func run(args []string) int {
 				return usage("--threads needs a positive integer")
 			}
 			opt.threads = n
+		case isMarkFlag(arg):
+			var problem string
+			if i, problem = parseMarkFlag(args, i, &opt); problem != "" {
+				return usage(problem)
+			}
 		case arg == "-h" || arg == "--help":
 			fmt.Print(usageText)
 			return 0
@@ -125,6 +139,9 @@ func run(args []string) int {
 	w, ok := workloads[name]
 	if !ok {
 		return usage(fmt.Sprintf("unknown workload '%s'", name))
+	}
+	if problem := markFlagsProblem(name, opt); problem != "" {
+		return usage(problem)
 	}
 	if opt.threads > 2 {
 		return unsupported(name, "only --threads 1 and 2 are defined")

@@ -1,5 +1,7 @@
 //! The command line shared by the `harness` and `harness-mimalloc`
-//! binaries: `<binary> <workload> <peer> [--quick] [--threads N]`.
+//! binaries: `<binary> <workload> <peer> [--quick] [--threads N]`, plus
+//! `[--shape sequential|random] [--heap-mib M]` for `mark` (and
+//! `--heap-mib` for `probe`).
 //!
 //! Contract (for the orchestrator that runs and times the binaries):
 //! - stdout: only the workload's deterministic result lines, the same
@@ -9,6 +11,7 @@
 //!   3 when the peer cannot run the workload in that variant (with
 //!   `unsupported: <peer> <workload> <why>` on stderr).
 
+use crate::mark::Shape;
 use crate::{Options, Peer, Report, Workload, run};
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,9 +48,12 @@ impl Binary {
             .collect();
         let workloads: Vec<&str> = Workload::ALL.into_iter().map(Workload::name).collect();
         format!(
-            "usage: {} <workload> <peer> [--quick] [--threads N]\n  \
+            "usage: {} <workload> <peer> [--quick] [--threads N] [--shape S] [--heap-mib M]\n  \
              workloads: {}\n  peers: {}\n  \
-             --quick: small sizes; --threads N: N mutator threads (1 to {MAX_THREADS})",
+             --quick: small sizes; --threads N: N mutator threads (1 to {MAX_THREADS}; \
+             mark: N marker workers)\n  \
+             mark: --shape sequential|random (default sequential), \
+             --heap-mib M (1 to {MAX_HEAP_MIB}; default 64, --quick 4); probe: --heap-mib M",
             self.name(),
             workloads.join(", "),
             peers.join(", "),
@@ -57,6 +63,9 @@ impl Binary {
 
 /// The largest `--threads`.
 pub const MAX_THREADS: usize = 64;
+
+/// The largest `--heap-mib` (node numbers stay below 2^32).
+pub const MAX_HEAP_MIB: usize = 65536;
 
 /// A parsed command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,6 +98,8 @@ pub fn parse(
     let bad = |m: String| Err(ArgError::Bad(m));
     let mut positional = Vec::new();
     let mut opts = Options::default();
+    // `--shape` / `--heap-mib` seen, checked against the workload below.
+    let mut given: Vec<String> = Vec::new();
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -102,6 +113,19 @@ pub fn parse(
             }
             _ if a.starts_with("--threads=") => {
                 opts.threads = parse_threads(&a["--threads=".len()..])?;
+            }
+            "--shape" | "--heap-mib" => {
+                let Some(v) = args.next() else {
+                    return bad(format!("{a} needs a value"));
+                };
+                set_mark_option(&mut opts, &a, &v)?;
+                given.push(a);
+            }
+            _ if a.starts_with("--shape=") || a.starts_with("--heap-mib=") => {
+                if let Some((name, v)) = a.split_once('=') {
+                    set_mark_option(&mut opts, name, v)?;
+                    given.push(name.to_owned());
+                }
             }
             _ if a.starts_with('-') => return bad(format!("unknown option {a:?}")),
             _ => positional.push(a),
@@ -124,11 +148,40 @@ pub fn parse(
         };
         return bad(format!("unknown peer {peer:?} for {}{hint}", binary.name()));
     };
+    for name in given {
+        let applies = match workload {
+            Workload::Mark => true,
+            Workload::Probe => name == "--heap-mib",
+            _ => false,
+        };
+        if !applies {
+            return bad(format!("{name} does not apply to {}", workload.name()));
+        }
+    }
     Ok(Invocation {
         workload,
         peer,
         opts,
     })
+}
+
+/// `--shape` or `--heap-mib`.
+fn set_mark_option(opts: &mut Options, name: &str, v: &str) -> Result<(), ArgError> {
+    if name == "--shape" {
+        opts.shape = Shape::parse(v).ok_or_else(|| {
+            ArgError::Bad(format!("--shape takes sequential or random, not {v:?}"))
+        })?;
+    } else {
+        opts.heap_mib = match v.parse::<usize>() {
+            Ok(m) if (1..=MAX_HEAP_MIB).contains(&m) => Some(m),
+            _ => {
+                return Err(ArgError::Bad(format!(
+                    "--heap-mib takes a number from 1 to {MAX_HEAP_MIB}, not {v:?}"
+                )));
+            }
+        };
+    }
+    Ok(())
 }
 
 fn parse_threads(s: &str) -> Result<usize, ArgError> {
@@ -201,11 +254,26 @@ mod tests {
             inv.opts,
             Options {
                 quick: true,
-                threads: 2
+                threads: 2,
+                ..Default::default()
             }
         );
         let inv = parse(Binary::Harness, args("--threads=2 alloc box")).unwrap();
         assert_eq!((inv.workload, inv.opts.threads), (Workload::Alloc, 2));
+        let inv = parse(
+            Binary::Harness,
+            args("mark spanheap --shape random --heap-mib=512 --threads 2"),
+        )
+        .unwrap();
+        assert_eq!(
+            (inv.workload, inv.opts.shape, inv.opts.heap_mib),
+            (Workload::Mark, Shape::Random, Some(512))
+        );
+        let inv = parse(Binary::Harness, args("probe box --heap-mib 8 --quick")).unwrap();
+        assert_eq!(
+            (inv.workload, inv.opts.heap_mib),
+            (Workload::Probe, Some(8))
+        );
     }
 
     #[test]
@@ -222,6 +290,12 @@ mod tests {
             "binary-trees box --threads x",
             "binary-trees box --threads 1000",
             "binary-trees box --fast",
+            "mark spanheap --shape",
+            "mark spanheap --shape square",
+            "mark spanheap --heap-mib 0",
+            "mark spanheap --heap-mib=x",
+            "gcbench spanheap --heap-mib 8",
+            "probe box --shape random",
         ] {
             assert!(
                 matches!(parse(Binary::Harness, args(bad)), Err(ArgError::Bad(_))),

@@ -13,7 +13,14 @@
 //! - [`binary_trees`]: the Benchmarks Game's binary-trees, depth 21;
 //! - [`gcbench`]: Ellis, Kovac and Boehm's GCBench, top-down and bottom-up;
 //! - [`alloc`]: allocate-and-drop of 16 B to 64 KiB objects with a ring of
-//!   1,000 live ones.
+//!   1,000 live ones;
+//! - [`latency`]: Go's GC latency test, every push of a 1 KiB message into
+//!   a window of 200,000 live ones timed;
+//! - [`go_malloc`]: the shapes of Go's runtime malloc benchmarks
+//!   (`BenchmarkMalloc8` …), one object allocated and dropped per iteration;
+//! - [`mark`]: mark throughput — one forced full collection of a live
+//!   binary tree of 32-byte nodes, laid out in order or shuffled — and
+//!   [`mark::probe`], the machine's pointer-chasing latency.
 //!
 //! Peers ([`Peer`]): spanheap; the tracing or cycle-collecting GC crates
 //! gc-arena, dumpster and rust-gc; the non-GC baselines `Box` (system
@@ -24,6 +31,9 @@ pub mod alloc;
 pub mod binary_trees;
 pub mod cli;
 pub mod gcbench;
+pub mod go_malloc;
+pub mod latency;
+pub mod mark;
 pub mod peers;
 
 use std::fmt;
@@ -38,11 +48,27 @@ pub enum Workload {
     GcBench,
     /// The allocation microbenchmark.
     Alloc,
+    /// Go's GC latency test: per-push times with a large live window.
+    Latency,
+    /// The shapes of Go's runtime malloc benchmarks.
+    GoMalloc,
+    /// Mark throughput: one forced full collection of a large live tree.
+    Mark,
+    /// The pointer-chase probe: latency-bound bandwidth (`box` only).
+    Probe,
 }
 
 impl Workload {
     /// Every workload, in the order the README lists them.
-    pub const ALL: [Workload; 3] = [Workload::BinaryTrees, Workload::GcBench, Workload::Alloc];
+    pub const ALL: [Workload; 7] = [
+        Workload::BinaryTrees,
+        Workload::GcBench,
+        Workload::Alloc,
+        Workload::Latency,
+        Workload::GoMalloc,
+        Workload::Mark,
+        Workload::Probe,
+    ];
 
     /// The command-line name.
     pub fn name(self) -> &'static str {
@@ -50,6 +76,10 @@ impl Workload {
             Workload::BinaryTrees => "binary-trees",
             Workload::GcBench => "gcbench",
             Workload::Alloc => "alloc",
+            Workload::Latency => "latency",
+            Workload::GoMalloc => "go-malloc",
+            Workload::Mark => "mark",
+            Workload::Probe => "probe",
         }
     }
 
@@ -127,8 +157,14 @@ impl Peer {
 pub struct Options {
     /// Small sizes (for CI and the agreement test).
     pub quick: bool,
-    /// Mutator threads (1 unless `--threads N`).
+    /// Mutator threads (1 unless `--threads N`); for `mark`, marker
+    /// workers.
     pub threads: usize,
+    /// `mark`: the tree's memory layout (`--shape`).
+    pub shape: mark::Shape,
+    /// `mark`, `probe`: the heap size in MiB (`--heap-mib`; `None`: the
+    /// workload's default, which `--quick` makes small).
+    pub heap_mib: Option<usize>,
 }
 
 impl Default for Options {
@@ -136,6 +172,8 @@ impl Default for Options {
         Options {
             quick: false,
             threads: 1,
+            shape: mark::Shape::Sequential,
+            heap_mib: None,
         }
     }
 }
@@ -222,8 +260,8 @@ impl fmt::Display for Unsupported {
 ///
 /// # Errors
 /// [`Unsupported`] for a multi-threaded run of a peer without a heap
-/// shared between threads, and for a multi-threaded `alloc` (which has no
-/// multi-threaded variant).
+/// shared between threads, and for a multi-threaded `alloc` or `go-malloc`
+/// (which have no multi-threaded variant).
 pub fn run(workload: Workload, peer: Peer, opts: &Options) -> Result<Report, Unsupported> {
     let threads = opts.threads.max(1);
     let unsupported = |why: &str| Unsupported {
@@ -231,8 +269,10 @@ pub fn run(workload: Workload, peer: Peer, opts: &Options) -> Result<Report, Uns
         workload,
         why: why.to_owned(),
     };
-    if threads > 1 {
-        if workload == Workload::Alloc {
+    // `mark` and `probe` decide their variants themselves (for `mark`,
+    // `--threads` is the number of marker workers).
+    if threads > 1 && !matches!(workload, Workload::Mark | Workload::Probe) {
+        if matches!(workload, Workload::Alloc | Workload::GoMalloc) {
             return Err(unsupported("has no multi-threaded variant"));
         }
         if !peer.shares_heap_across_threads() {
@@ -266,5 +306,21 @@ pub fn run(workload: Workload, peer: Peer, opts: &Options) -> Result<Report, Uns
         (Peer::RustGc, Workload::BinaryTrees) => peers::rust_gc::binary_trees(quick),
         (Peer::RustGc, Workload::GcBench) => peers::rust_gc::gcbench(quick),
         (Peer::RustGc, Workload::Alloc) => peers::rust_gc::alloc(quick),
+        (Peer::Spanheap, Workload::Latency) => peers::spanheap::latency(quick, threads),
+        (Peer::Box | Peer::Mimalloc, Workload::Latency) => peers::boxed::latency(quick, threads),
+        (Peer::Rc, Workload::Latency) => peers::rc::latency(quick, threads),
+        (Peer::Bumpalo, Workload::Latency) => peers::bumpalo::latency(quick, threads),
+        (Peer::GcArena, Workload::Latency) => peers::gc_arena::latency(quick),
+        (Peer::Dumpster, Workload::Latency) => peers::dumpster::latency(quick, threads),
+        (Peer::RustGc, Workload::Latency) => peers::rust_gc::latency(quick),
+        (Peer::Spanheap, Workload::GoMalloc) => go_malloc::spanheap(quick),
+        (Peer::Box | Peer::Mimalloc, Workload::GoMalloc) => go_malloc::boxed(quick),
+        (Peer::Rc, Workload::GoMalloc) => go_malloc::rc(quick),
+        (Peer::Bumpalo, Workload::GoMalloc) => go_malloc::bumpalo(quick),
+        (Peer::GcArena, Workload::GoMalloc) => go_malloc::gc_arena(quick),
+        (Peer::Dumpster, Workload::GoMalloc) => go_malloc::dumpster(quick),
+        (Peer::RustGc, Workload::GoMalloc) => go_malloc::rust_gc(quick),
+        (_, Workload::Mark) => return mark::run(peer, opts),
+        (_, Workload::Probe) => return mark::probe::run(peer, opts),
     })
 }

@@ -10,13 +10,15 @@
 //!   already on the heap; the long-lived array is a `Vec<f64>`.
 //! - alloc: the ring is a `Vec<Option<Box<[u8; S]>>>`; replacing a slot
 //!   frees the object that leaves.
+//! - latency: the window is a `Vec<Option<Box<[u8; 1024]>>>`, the same.
 //!
 //! `std::hint::black_box` keeps the optimiser from deleting trees that
 //! are built and dropped without being read (an allocation nobody reads
 //! may legally be elided).
 
-use crate::{Report, alloc, binary_trees, gcbench};
+use crate::{Report, alloc, binary_trees, gcbench, latency};
 use std::hint::black_box;
+use std::sync::Barrier;
 
 // ---------------------------------------------------------------------
 // binary-trees
@@ -173,4 +175,34 @@ impl alloc::Ring for Trees {
 /// The allocation microbenchmark with `Box`.
 pub fn alloc(quick: bool) -> Report {
     alloc::run(&mut Trees, quick)
+}
+
+// ---------------------------------------------------------------------
+// latency
+// ---------------------------------------------------------------------
+//
+// The window is a `Vec<Option<Box<[u8; 1024]>>>`; storing a new message
+// drops (frees) the one it replaces, inside the timed push.
+
+impl latency::Pushes for Trees {
+    fn pushes(&mut self, window: usize, times: &mut [u32], start: &Barrier) -> u64 {
+        let mut ring: Vec<Option<Box<latency::Msg>>> = (0..window).map(|_| None).collect();
+        start.wait();
+        let mut sum = 0;
+        for (i, t) in times.iter_mut().enumerate() {
+            sum += latency::timed(t, || {
+                let new = Box::new(latency::message(i));
+                ring[i % window]
+                    .replace(new)
+                    .map_or(0, |old| latency::leaving(&old, i - window))
+            });
+        }
+        sum
+    }
+}
+
+/// The GC latency test with `Box` (no collector: the allocator's own
+/// latency).
+pub fn latency(quick: bool, threads: usize) -> Report {
+    latency::run_threads(quick, threads, || Trees)
 }

@@ -17,10 +17,14 @@
 //!   arena `b % 2`, which is reset just before; batch `b - 1` stays in the
 //!   other arena while its objects leave the ring one by one, and batch
 //!   `b - 2`, reset away, had all left. One reset per 1,000 allocations.
+//! - latency: the same two arenas, with batches of a whole window (the
+//!   section at the end of this file).
 
-use crate::{Report, alloc, binary_trees, gcbench};
+use crate::{Report, alloc, binary_trees, gcbench, latency};
 use ::bumpalo::Bump;
 use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::Instant;
 
 // ---------------------------------------------------------------------
 // binary-trees
@@ -238,4 +242,91 @@ pub fn alloc(quick: bool) -> Report {
         },
         quick,
     )
+}
+
+// ---------------------------------------------------------------------
+// latency
+// ---------------------------------------------------------------------
+//
+// The arena idiom for a ring, as in alloc, with batches of a whole
+// window: batch `b` (pushes `bW … bW + W − 1`) is allocated in arena
+// `b % 2`, which is `reset()` first — it held batch `b − 2`, whose
+// messages were all replaced during batch `b − 1`. Each message thus lives
+// until it is replaced, and memory stays bounded (two windows at most).
+// Each arena is created `with_capacity` for one window, so that a batch
+// fits the chunk that `reset()` keeps. The reset, which frees a whole
+// window at once, is timed with the first push of the batch.
+
+/// One batch of pushes (numbered from `first`, in a window of `window`)
+/// into `arena`, reset first;
+/// the message replaced by push `i` is read from `previous` (the batch
+/// before, in the other arena). Returns the new batch.
+fn latency_batch<'a>(
+    arena: &'a mut Bump,
+    previous: Vec<&latency::Msg>,
+    (first, window): (usize, usize),
+    times: &mut [u32],
+    sum: &mut u64,
+) -> Vec<&'a latency::Msg> {
+    let mut current = Vec::with_capacity(window);
+    let t0 = Instant::now();
+    arena.reset();
+    let arena: &'a Bump = arena;
+    for (k, t) in times.iter_mut().enumerate() {
+        let i = first + k;
+        let t_push = if k == 0 { t0 } else { Instant::now() };
+        if let Some(old) = previous.get(k) {
+            *sum += latency::leaving(old, i - window);
+        }
+        current.push(&*arena.alloc(latency::message(i)));
+        *t = latency::ns(t_push.elapsed());
+    }
+    current
+}
+
+/// The two arenas of the window (above).
+struct Windows {
+    even: Bump,
+    odd: Bump,
+}
+
+impl latency::Pushes for Windows {
+    fn pushes(&mut self, window: usize, times: &mut [u32], start: &Barrier) -> u64 {
+        start.wait();
+        let mut sum = 0;
+        let mut odd_batch: Vec<&latency::Msg> = Vec::new();
+        let mut batches = times.chunks_mut(window);
+        let mut first = 0;
+        while let Some(even_times) = batches.next() {
+            let even_batch = latency_batch(
+                &mut self.even,
+                odd_batch,
+                (first, window),
+                even_times,
+                &mut sum,
+            );
+            first += window;
+            let Some(odd_times) = batches.next() else {
+                break;
+            };
+            odd_batch = latency_batch(
+                &mut self.odd,
+                even_batch,
+                (first, window),
+                odd_times,
+                &mut sum,
+            );
+            first += window;
+        }
+        sum
+    }
+}
+
+/// The GC latency test with bumpalo.
+pub fn latency(quick: bool, threads: usize) -> Report {
+    let (window, _) = latency::share(quick, threads);
+    latency::run_threads(quick, threads, || Windows {
+        even: Bump::with_capacity(window * latency::MSG),
+        odd: Bump::with_capacity(window * latency::MSG),
+    })
 }

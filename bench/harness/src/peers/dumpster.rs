@@ -1,5 +1,5 @@
-//! dumpster: reference counting with automatic cycle detection, written
-//! as its documentation writes it.
+//! dumpster 2.x: reference counting with automatic cycle detection,
+//! written as its documentation writes it.
 //!
 //! - `unsync::Gc` for single-threaded runs and `sync::Gc` for threaded
 //!   ones ("for a single-threaded application, it is recommended to use
@@ -11,10 +11,14 @@
 //!   `Mutex` (`sync`), the interior mutability the crate's examples use:
 //!   a top-down store writes into a node already on the heap.
 //! - alloc: the ring is a `Vec<Option<unsync::Gc<[u8; S]>>>`.
+//! - latency: the window is a `Vec<Option<Gc<[u8; 1024]>>>` (`unsync`, or
+//!   `sync` with threads, one window per thread); storing a new message
+//!   drops the last reference to the one it replaces, which frees it
+//!   inside the timed push (with any cleanup dumpster decides to run).
 //! - Threads: every thread allocates `sync::Gc`s into dumpster's shared
 //!   collector; the long-lived structures are built on the main thread.
 
-use crate::{Report, alloc, binary_trees, gcbench};
+use crate::{Report, alloc, binary_trees, gcbench, latency};
 
 /// binary-trees on dumpster (`unsync`, or `sync` with threads).
 pub fn binary_trees(quick: bool, threads: usize) -> Report {
@@ -64,12 +68,22 @@ pub fn alloc(quick: bool) -> Report {
     alloc::run(&mut local::Trees, quick)
 }
 
+/// The GC latency test on dumpster (`unsync`, or `sync` with threads).
+pub fn latency(quick: bool, threads: usize) -> Report {
+    if threads <= 1 {
+        latency::run(quick, &mut local::Trees)
+    } else {
+        latency::run_threads(quick, threads, || shared::Trees)
+    }
+}
+
 /// The thread-local collector: `unsync::Gc` and `RefCell`.
 mod local {
-    use crate::{alloc, binary_trees, gcbench};
+    use crate::{alloc, binary_trees, gcbench, latency};
     use ::dumpster::Trace;
     use ::dumpster::unsync::Gc;
     use std::cell::RefCell;
+    use std::sync::Barrier;
 
     #[derive(Trace)]
     pub struct Node {
@@ -177,6 +191,23 @@ mod local {
         (count(tree), array[i])
     }
 
+    impl latency::Pushes for Trees {
+        fn pushes(&mut self, window: usize, times: &mut [u32], start: &Barrier) -> u64 {
+            let mut ring: Vec<Option<Gc<latency::Msg>>> = (0..window).map(|_| None).collect();
+            start.wait();
+            let mut sum = 0;
+            for (i, t) in times.iter_mut().enumerate() {
+                sum += latency::timed(t, || {
+                    let new = Gc::new(latency::message(i));
+                    ring[i % window]
+                        .replace(new)
+                        .map_or(0, |old| latency::leaving(&old, i - window))
+                });
+            }
+            sum
+        }
+    }
+
     impl alloc::Ring for Trees {
         fn ring<const S: usize>(&mut self, n: usize) -> u64 {
             let mut ring: Vec<Option<Gc<[u8; S]>>> = (0..alloc::RING).map(|_| None).collect();
@@ -194,10 +225,10 @@ mod local {
 
 /// The concurrent collector: `sync::Gc` and `Mutex`.
 mod shared {
-    use crate::{binary_trees, gcbench};
+    use crate::{binary_trees, gcbench, latency};
     use ::dumpster::Trace;
     use ::dumpster::sync::Gc;
-    use std::sync::Mutex;
+    use std::sync::{Barrier, Mutex};
 
     #[derive(Trace)]
     pub struct Node {
@@ -310,5 +341,22 @@ mod shared {
 
     pub fn check_long(_: &mut Trees, (tree, array): &LongLived, i: usize) -> (u64, f64) {
         (count(tree), array[i])
+    }
+
+    impl latency::Pushes for Trees {
+        fn pushes(&mut self, window: usize, times: &mut [u32], start: &Barrier) -> u64 {
+            let mut ring: Vec<Option<Gc<latency::Msg>>> = (0..window).map(|_| None).collect();
+            start.wait();
+            let mut sum = 0;
+            for (i, t) in times.iter_mut().enumerate() {
+                sum += latency::timed(t, || {
+                    let new = Gc::new(latency::message(i));
+                    ring[i % window]
+                        .replace(new)
+                        .map_or(0, |old| latency::leaving(&old, i - window))
+                });
+            }
+            sum
+        }
     }
 }

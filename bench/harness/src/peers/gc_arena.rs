@@ -1,6 +1,6 @@
-//! gc-arena: an incremental mark-sweep collector over one `Arena` per
-//! workload, written as its README, examples and the VMs built on it
-//! (piccolo) do.
+//! gc-arena 0.7: an incremental mark-sweep collector over one `Arena` per
+//! workload, written as its README, its `linked_list` example and the VMs
+//! built on it (piccolo, Ruffle) do.
 //!
 //! - Every object is a `Gc<'gc, T>` of a `#[derive(Collect)]` type. The
 //!   arena's root (`Rootable![…]`) holds what must survive between
@@ -10,22 +10,29 @@
 //!   does, the arena pays its allocation debt with `collect_debt()` once
 //!   the debt exceeds a granularity of 1,024 (the docs: "it may be faster
 //!   to only call this method when the allocation debt is above some
-//!   threshold"). Default pacing.
+//!   threshold"). Default pacing (`Pacing::DEFAULT`); since 0.7 the debt
+//!   counts `Gc` allocations, not bytes, so the granularity is 1,024
+//!   objects.
 //! - GCBench's nodes keep their children in `Lock` cells; a top-down
 //!   store is `unlock!(Gc::write(mc, node), …).set(…)`: `Gc::write` is
 //!   the write barrier.
 //! - alloc: the ring is the root (a `Vec` of 1,000 `Option<Gc<[u8; S]>>`)
 //!   written through `mutate_root`.
+//! - latency: the window is the root likewise (`Vec<Option<Gc<[u8;
+//!   1024]>>>`), one `mutate_root` per 1,000 pushes, the push that ends a
+//!   call timed together with the `collect_debt` after it.
 //! - Single-threaded: the crate has no multi-threaded arenas.
 //!
 //! Metrics: `max_pause_ns` (the longest `collect_debt` call: the
 //! collector runs only there, and nothing else runs meanwhile) and
-//! `pause_total_ns` (all of them).
+//! `pause_total_ns` (all of them); latency adds `p99_pause_ns` over the
+//! `collect_debt` calls.
 
-use crate::{Metric, Report, alloc, binary_trees, gcbench};
+use crate::{Metric, Report, alloc, binary_trees, gcbench, latency};
+use ::gc_arena::arena::Root;
 use ::gc_arena::barrier::unlock;
-use ::gc_arena::lock::Lock;
-use ::gc_arena::{Arena, Collect, Gc, Mutation, Rootable};
+use ::gc_arena::{Arena, Collect, Gc, Lock, Mutation, Rootable};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// Allocation debt above which the arena collects (piccolo's
@@ -33,13 +40,21 @@ use std::time::{Duration, Instant};
 const COLLECTOR_GRANULARITY: f64 = 1024.0;
 
 /// An arena and the time spent collecting in it.
-struct Paced<R: for<'a> Rootable<'a>> {
+struct Paced<R>
+where
+    R: for<'a> Rootable<'a>,
+    for<'a> Root<'a, R>: Sized + Collect<'a>,
+{
     arena: Arena<R>,
     pause_max: Duration,
     pause_total: Duration,
 }
 
-impl<R: for<'a> Rootable<'a>> Paced<R> {
+impl<R> Paced<R>
+where
+    R: for<'a> Rootable<'a>,
+    for<'a> Root<'a, R>: Sized + Collect<'a>,
+{
     fn new(arena: Arena<R>) -> Self {
         Paced {
             arena,
@@ -48,14 +63,17 @@ impl<R: for<'a> Rootable<'a>> Paced<R> {
         }
     }
 
-    /// Pays the allocation debt, if it is worth it.
-    fn collect(&mut self) {
+    /// Pays the allocation debt, if it is worth it; returns the pause.
+    fn collect(&mut self) -> Option<Duration> {
         if self.arena.metrics().allocation_debt() > COLLECTOR_GRANULARITY {
             let t0 = Instant::now();
             self.arena.collect_debt();
             let pause = t0.elapsed();
             self.pause_max = self.pause_max.max(pause);
             self.pause_total += pause;
+            Some(pause)
+        } else {
+            None
         }
     }
 
@@ -299,6 +317,87 @@ pub fn alloc(quick: bool) -> Report {
     report.metrics.extend([
         Metric::ns("max_pause_ns", rings.pause_max),
         Metric::ns("pause_total_ns", rings.pause_total),
+    ]);
+    report
+}
+
+// ---------------------------------------------------------------------
+// latency
+// ---------------------------------------------------------------------
+
+/// The window of live messages: the arena's root.
+#[derive(Collect)]
+#[collect(no_drop)]
+struct Window<'gc> {
+    slots: Vec<Option<Gc<'gc, latency::Msg>>>,
+}
+
+/// Pushes per `mutate_root` call.
+const PUSHES_PER_MUTATE: usize = 1000;
+
+/// Push `i`: reads back the message it replaces, stores a new one.
+#[inline(always)]
+fn push<'gc>(mc: &Mutation<'gc>, w: &mut Window<'gc>, i: usize) -> u64 {
+    let len = w.slots.len();
+    let new = Gc::new(mc, latency::message(i));
+    w.slots[i % len]
+        .replace(new)
+        .map_or(0, |old| latency::leaving(&old, i - len))
+}
+
+/// The arena and every `collect_debt` pause.
+struct Windows {
+    pauses: Vec<Duration>,
+    pause_total: Duration,
+}
+
+impl latency::Pushes for Windows {
+    fn pushes(&mut self, window: usize, times: &mut [u32], start: &Barrier) -> u64 {
+        let mut arena = Paced::new(Arena::<Rootable![Window<'_>]>::new(|_| Window {
+            slots: vec![None; window],
+        }));
+        start.wait();
+        let mut sum = 0;
+        for (b, batch) in times.chunks_mut(PUSHES_PER_MUTATE).enumerate() {
+            let Some((last, rest)) = batch.split_last_mut() else {
+                continue;
+            };
+            let first = b * PUSHES_PER_MUTATE;
+            let (part, t_last) = arena.arena.mutate_root(|mc, w| {
+                let mut part = 0;
+                for (k, t) in rest.iter_mut().enumerate() {
+                    part += latency::timed(t, || push(mc, w, first + k));
+                }
+                let t0 = Instant::now();
+                part += push(mc, w, first + rest.len());
+                (part, t0)
+            });
+            if let Some(pause) = arena.collect() {
+                self.pauses.push(pause);
+            }
+            *last = latency::ns(t_last.elapsed());
+            sum += part;
+        }
+        self.pause_total += arena.pause_total;
+        sum
+    }
+}
+
+/// The GC latency test on gc-arena.
+pub fn latency(quick: bool) -> Report {
+    let mut windows = Windows {
+        pauses: Vec::new(),
+        pause_total: Duration::ZERO,
+    };
+    let mut report = latency::run(quick, &mut windows);
+    windows.pauses.sort_unstable();
+    report.metrics.extend([
+        Metric::ns(
+            "max_pause_ns",
+            windows.pauses.last().copied().unwrap_or_default(),
+        ),
+        Metric::ns("p99_pause_ns", latency::quantile(&windows.pauses, 0.99)),
+        Metric::ns("pause_total_ns", windows.pause_total),
     ]);
     report
 }

@@ -1,12 +1,13 @@
-//! The peers: one module each, with the three workloads written the way
-//! that crate's documentation writes code (the README lists the versions
-//! and the idioms).
+//! The peers: one module each, with the workloads written the way that
+//! crate's documentation writes code (the README lists the versions and
+//! the idioms).
 //!
-//! Each module has `binary_trees`, `gcbench` and `alloc` functions taking
-//! the `--quick` flag (and the thread count, where the peer has a heap
-//! shared between threads) and returning the [`Report`](crate::Report);
-//! the drivers in [`binary_trees`](crate::binary_trees),
-//! [`gcbench`](crate::gcbench) and [`alloc`](crate::alloc) own the loops,
+//! Each module has `binary_trees`, `gcbench`, `alloc` and `latency`
+//! functions taking the `--quick` flag (and the thread count, where the
+//! peer has a heap shared between threads) and returning the
+//! [`Report`](crate::Report); the drivers in
+//! [`binary_trees`](crate::binary_trees), [`gcbench`](crate::gcbench),
+//! [`alloc`](crate::alloc) and [`latency`](crate::latency) own the loops,
 //! the threads, the timing and the output format. Thread-count checks are
 //! done before a peer is called ([`run`](crate::run)).
 

@@ -5,7 +5,8 @@
 //! - GCBench's nodes keep their children in `RefCell`s (`Rc`'s way to
 //!   write a field of a shared node): a top-down store is a `borrow_mut`
 //!   assignment into a node already on the heap.
-//! - alloc: the ring is a `Vec<Option<Rc<[u8; S]>>>`.
+//! - alloc: the ring is a `Vec<Option<Rc<[u8; S]>>>`; latency's window
+//!   a `Vec<Option<Rc<[u8; 1024]>>>`.
 //! - Threads: `Rc` never crosses a thread. Each worker builds and drops
 //!   its own trees (all threads share the one malloc heap); the long-lived
 //!   structures stay on the main thread, which is all the threaded
@@ -14,10 +15,11 @@
 //! `std::hint::black_box` keeps the optimiser from deleting trees that
 //! are built and dropped without being read.
 
-use crate::{Report, alloc, binary_trees, gcbench};
+use crate::{Report, alloc, binary_trees, gcbench, latency};
 use std::cell::RefCell;
 use std::hint::black_box;
 use std::rc::Rc;
+use std::sync::Barrier;
 
 // ---------------------------------------------------------------------
 // binary-trees
@@ -174,4 +176,34 @@ impl alloc::Ring for Trees {
 /// The allocation microbenchmark with `Rc`.
 pub fn alloc(quick: bool) -> Report {
     alloc::run(&mut Trees, quick)
+}
+
+// ---------------------------------------------------------------------
+// latency
+// ---------------------------------------------------------------------
+//
+// The window is a `Vec<Option<Rc<[u8; 1024]>>>`; storing a new message
+// drops the last reference to the one it replaces, which frees it inside
+// the timed push. Threads: each has its own window of `Rc`s.
+
+impl latency::Pushes for Trees {
+    fn pushes(&mut self, window: usize, times: &mut [u32], start: &Barrier) -> u64 {
+        let mut ring: Vec<Option<Rc<latency::Msg>>> = (0..window).map(|_| None).collect();
+        start.wait();
+        let mut sum = 0;
+        for (i, t) in times.iter_mut().enumerate() {
+            sum += latency::timed(t, || {
+                let new = Rc::new(latency::message(i));
+                ring[i % window]
+                    .replace(new)
+                    .map_or(0, |old| latency::leaving(&old, i - window))
+            });
+        }
+        sum
+    }
+}
+
+/// The GC latency test with `Rc`.
+pub fn latency(quick: bool, threads: usize) -> Report {
+    latency::run_threads(quick, threads, || Trees)
 }

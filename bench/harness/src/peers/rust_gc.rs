@@ -8,7 +8,8 @@
 //!   collector's threshold (default configuration).
 //! - GCBench's top-down stores are `*node.left.borrow_mut() = …` on a
 //!   `GcCell` of a node already in the heap.
-//! - alloc: the ring is a `Vec<Option<Gc<[u8; S]>>>` (each slot a root).
+//! - alloc: the ring is a `Vec<Option<Gc<[u8; S]>>>` (each slot a root);
+//!   latency's window a `Vec<Option<Gc<[u8; 1024]>>>`.
 //! - Single-threaded: `Gc` is not `Send` and each thread has its own
 //!   collector.
 //!
@@ -19,8 +20,9 @@
 // which today's rustc flags; the impls are correct.
 #![allow(non_local_definitions)]
 
-use crate::{Metric, Report, alloc, binary_trees, gcbench};
+use crate::{Metric, Report, alloc, binary_trees, gcbench, latency};
 use ::gc::{Finalize, Gc, GcCell, Trace};
+use std::sync::Barrier;
 
 /// Collections so far on this thread.
 fn cycles() -> usize {
@@ -189,6 +191,40 @@ impl alloc::Ring for Trees {
 pub fn alloc(quick: bool) -> Report {
     let before = cycles();
     let mut report = alloc::run(&mut Trees, quick);
+    report.metrics.push(cycles_since(before));
+    report
+}
+
+// ---------------------------------------------------------------------
+// latency
+// ---------------------------------------------------------------------
+//
+// The window is a `Vec<Option<Gc<[u8; 1024]>>>` (each slot a root, as in
+// alloc); the message it replaces is un-rooted by the store and freed by
+// a later collection, which runs inside some push's `Gc::new` and is
+// timed with it (rust-gc's collections stop this thread, the only one).
+
+impl latency::Pushes for Trees {
+    fn pushes(&mut self, window: usize, times: &mut [u32], start: &Barrier) -> u64 {
+        let mut ring: Vec<Option<Gc<latency::Msg>>> = (0..window).map(|_| None).collect();
+        start.wait();
+        let mut sum = 0;
+        for (i, t) in times.iter_mut().enumerate() {
+            sum += latency::timed(t, || {
+                let new = Gc::new(latency::message(i));
+                ring[i % window]
+                    .replace(new)
+                    .map_or(0, |old| latency::leaving(&old, i - window))
+            });
+        }
+        sum
+    }
+}
+
+/// The GC latency test on rust-gc.
+pub fn latency(quick: bool) -> Report {
+    let before = cycles();
+    let mut report = latency::run(quick, &mut Trees);
     report.metrics.push(cycles_since(before));
     report
 }

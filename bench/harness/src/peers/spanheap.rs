@@ -17,12 +17,17 @@
 //!   `gc_latency.rs`'s window), and the whole loop is one scope with a
 //!   `Scope::safepoint()` after every 1,000 allocations.
 //!
+//! - latency: as `gc_latency.rs` (the section at the end of this file).
+//!
 //! Metrics: `gc_cycles` (`GcStats::num_gc`), `max_pause_ns`
 //! (`GcStats::pause_max`, the longest stop-the-world critical section) and
-//! `pause_total_ns`.
+//! `pause_total_ns`; latency adds `p99_pause_ns` (over `GcStats::pauses`,
+//! the last 256 pauses, two per cycle).
 
-use crate::{Metric, Report, alloc, binary_trees, gcbench};
+use crate::{Metric, Report, alloc, binary_trees, gcbench, latency};
 use ::spanheap::{Gc, GcCell, Heap, Mutator, Rebrand, Root, Scope, Trace};
+use std::sync::Barrier;
+use std::time::Instant;
 
 /// A heap with the default settings.
 fn new_heap() -> Heap {
@@ -259,5 +264,79 @@ pub fn alloc(quick: bool) -> Report {
     let heap = new_heap();
     let mut report = alloc::run(&mut Trees { m: heap.mutator() }, quick);
     report.metrics.extend(gc_metrics(&heap));
+    report
+}
+
+// ---------------------------------------------------------------------
+// latency
+// ---------------------------------------------------------------------
+//
+// As `examples/src/gc_latency.rs`: the window is one rooted object whose
+// slots are `GcCell`s; the messages (`[u8; 1024]`, pointer-free) are
+// headerless noscan objects. Each thread's whole run is one
+// `Mutator::scope` with a `Scope::safepoint()` after every 1,000 pushes;
+// the push that ends with a safepoint is timed together with it.
+// Collections run concurrently; their stop-the-world sections are
+// `GcStats::pauses`.
+
+/// The window of live messages.
+#[derive(Trace)]
+struct Window<'gc> {
+    slots: Vec<GcCell<'gc, Option<Gc<'gc, latency::Msg>>>>,
+}
+
+/// Pushes between two safepoints.
+const SAFEPOINT_EVERY: usize = 1000;
+
+/// Push `i`: reads back the message it replaces, stores a new one.
+#[inline(always)]
+fn push<'gc>(cx: &'gc Scope<'_>, w: &Window<'gc>, i: usize) -> u64 {
+    let len = w.slots.len();
+    let slot = &w.slots[i % len];
+    let left = slot.get().map_or(0, |old| latency::leaving(&old, i - len));
+    slot.set(cx, Some(new(cx, latency::message(i))));
+    left
+}
+
+impl latency::Pushes for Trees {
+    fn pushes(&mut self, window: usize, times: &mut [u32], start: &Barrier) -> u64 {
+        let root: Root<Window<'static>> = self.m.scope(|cx| {
+            let slots = (0..window).map(|_| GcCell::new(None)).collect();
+            cx.root(new(cx, Window { slots }))
+        });
+        start.wait();
+        self.m.scope(|cx| {
+            let mut sum = 0;
+            let mut i = 0;
+            while i < times.len() {
+                let last = (i + SAFEPOINT_EVERY).min(times.len()) - 1;
+                let t_last = {
+                    let w = Gc::get_ref(root.get(cx));
+                    for (j, t) in times.iter_mut().enumerate().take(last).skip(i) {
+                        sum += latency::timed(t, || push(cx, w, j));
+                    }
+                    let t0 = Instant::now();
+                    sum += push(cx, w, last);
+                    t0
+                };
+                cx.safepoint();
+                times[last] = latency::ns(t_last.elapsed());
+                i = last + 1;
+            }
+            sum
+        })
+    }
+}
+
+/// The GC latency test on spanheap.
+pub fn latency(quick: bool, threads: usize) -> Report {
+    let heap = new_heap();
+    let mut report = latency::run_threads(quick, threads, || Trees { m: heap.mutator() });
+    report.metrics.extend(gc_metrics(&heap));
+    let mut pauses = heap.stats().pauses;
+    pauses.sort_unstable();
+    report
+        .metrics
+        .push(Metric::ns("p99_pause_ns", latency::quantile(&pauses, 0.99)));
     report
 }
