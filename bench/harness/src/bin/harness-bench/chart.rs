@@ -5,7 +5,7 @@
 
 use crate::Measured;
 use crate::plan::{Group, Headline, Layout};
-use crate::report::headline;
+use crate::report::{headline, wall_span};
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -23,12 +23,7 @@ pub fn draw(g: &Group, ms: &[Measured], file: &Path) -> Result<bool, Box<dyn std
         .filter_map(|m| {
             let value = headline(g, m)?;
             let range = match g.headline {
-                Headline::Wall => {
-                    let w: Vec<f64> = m.ok_runs().iter().map(|r| r.wall.as_secs_f64()).collect();
-                    let lo = w.iter().copied().fold(f64::INFINITY, f64::min);
-                    let hi = w.iter().copied().fold(0.0, f64::max);
-                    (w.len() > 1).then_some((lo, hi))
-                }
+                Headline::Wall => wall_span(m).filter(|_| m.ok_runs().len() > 1),
                 Headline::Column(_) => None,
             };
             Some(Bar {

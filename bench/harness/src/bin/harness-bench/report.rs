@@ -135,6 +135,18 @@ pub fn column_median(m: &Measured, c: &Column) -> Option<f64> {
     median(&v).map(|x| x * c.scale)
 }
 
+/// The fastest and slowest counted run's wall time, in seconds.
+pub fn wall_span(m: &Measured) -> Option<(f64, f64)> {
+    let w: Vec<f64> = m.ok_runs().iter().map(|r| r.wall.as_secs_f64()).collect();
+    let lo = w.iter().copied().reduce(f64::min)?;
+    let hi = w.iter().copied().reduce(f64::max)?;
+    Some((lo, hi))
+}
+
+fn span_cell(m: &Measured) -> String {
+    wall_span(m).map_or("–".into(), |(lo, hi)| format!("{}–{}", num(lo), num(hi)))
+}
+
 /// Median wall time in seconds.
 pub fn wall_median(m: &Measured) -> Option<f64> {
     let v: Vec<f64> = m.ok_runs().iter().map(|r| r.wall.as_secs_f64()).collect();
@@ -156,9 +168,8 @@ fn reference(ms: &[Measured]) -> Option<&Measured> {
 
 fn num(x: f64) -> String {
     let a = x.abs();
-    if x.fract() == 0.0 && a < 1e15 {
-        format!("{x:.0}")
-    } else if a >= 1000.0 {
+    // Whole numbers (counts) and large values without decimals.
+    if a >= 1000.0 || x.fract() == 0.0 {
         format!("{x:.0}")
     } else if a >= 100.0 {
         format!("{x:.1}")
@@ -219,12 +230,9 @@ fn peers_table(out: &mut String, g: &Group, ms: &[Measured]) {
         if runs.is_empty() {
             continue;
         }
-        let walls: Vec<f64> = runs.iter().map(|r| r.wall.as_secs_f64()).collect();
-        let lo = walls.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = walls.iter().copied().fold(0.0, f64::max);
         let cpu: Vec<f64> = runs.iter().map(|r| r.cpu.as_secs_f64()).collect();
         cells.push(wall_median(m).map_or("–".into(), num));
-        cells.push(format!("{}–{}", num(lo), num(hi)));
+        cells.push(span_cell(m));
         cells.push(runs.len().to_string());
         cells.push(median(&cpu).map_or("–".into(), num));
         cells.push(mib(runs.iter().map(|r| r.max_rss).max().unwrap_or(0)));
@@ -267,10 +275,7 @@ fn lox_table(out: &mut String, ms: &[Measured]) {
             continue;
         }
         let runs = m.ok_runs();
-        let walls: Vec<f64> = runs.iter().map(|r| r.wall.as_secs_f64()).collect();
-        let wall = median(&walls);
-        let lo = walls.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = walls.iter().copied().fold(0.0, f64::max);
+        let wall = wall_median(m);
         let get = |k: &str| {
             let v: Vec<f64> = runs
                 .iter()
@@ -283,7 +288,7 @@ fn lox_table(out: &mut String, ms: &[Measured]) {
             .filter_map(|r| Some(r.metrics.get("gc_clock_ms")? / 1e3 / r.wall.as_secs_f64()))
             .collect();
         cells.push(wall.map_or("–".into(), num));
-        cells.push(format!("{}–{}", num(lo), num(hi)));
+        cells.push(span_cell(m));
         cells.push(runs.len().to_string());
         cells.push(mib(runs.iter().map(|r| r.max_rss).max().unwrap_or(0)));
         cells.push(get("gc_cycles").map_or("–".into(), |c| format!("{c:.0}")));
