@@ -191,6 +191,22 @@ fn mib(b: u64) -> String {
     format!("{:.0}", b as f64 / (1u64 << 20) as f64)
 }
 
+/// A markdown table's heading and rule.
+fn table_head(out: &mut String, head: &[&str]) {
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
+}
+
+/// Writes `m`'s row as "n/a: why" if it has no numbers; returns whether
+/// it did.
+fn problem_row(out: &mut String, m: &Measured, width: usize) -> bool {
+    let Some(p) = m.problem() else { return false };
+    let mut cells = vec![format!("**{}**", m.case.row), format!("n/a: {p}")];
+    cells.resize(width, String::new());
+    let _ = writeln!(out, "| {} |", cells.join(" | "));
+    true
+}
+
 fn peers_table(out: &mut String, g: &Group, ms: &[Measured]) {
     let r = reference(ms);
     let mut head = vec![
@@ -216,17 +232,13 @@ fn peers_table(out: &mut String, g: &Group, ms: &[Measured]) {
     if matches!(g.headline, Headline::Wall) {
         head.push("wall ÷ spanheap");
     }
-    let _ = writeln!(out, "| {} |", head.join(" | "));
-    let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
+    table_head(out, &head);
     for m in ms {
         let runs = m.ok_runs();
-        let mut cells = vec![format!("**{}**", m.case.row)];
-        if let Some(p) = m.problem() {
-            cells.push(format!("n/a: {p}"));
-            cells.resize(head.len(), String::new());
-            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        if problem_row(out, m, head.len()) {
             continue;
         }
+        let mut cells = vec![format!("**{}**", m.case.row)];
         if runs.is_empty() {
             continue;
         }
@@ -264,16 +276,12 @@ fn lox_table(out: &mut String, ms: &[Measured]) {
     if has_clox {
         head.extend(["clox median (s)", "lox ÷ clox"]);
     }
-    let _ = writeln!(out, "| {} |", head.join(" | "));
-    let _ = writeln!(out, "|{}", "---|".repeat(head.len()));
+    table_head(out, &head);
     for m in ms.iter().filter(|m| m.case.peer == "spanheap") {
-        let mut cells = vec![format!("**{}**", m.case.row)];
-        if let Some(p) = m.problem() {
-            cells.push(format!("n/a: {p}"));
-            cells.resize(head.len(), String::new());
-            let _ = writeln!(out, "| {} |", cells.join(" | "));
+        if problem_row(out, m, head.len()) {
             continue;
         }
+        let mut cells = vec![format!("**{}**", m.case.row)];
         let runs = m.ok_runs();
         let wall = wall_median(m);
         let get = |k: &str| {
