@@ -140,6 +140,9 @@ pub struct MCache {
     /// The heap's `max_object_size`, copied so the fast path's bound check
     /// reads this struct only.
     max_object_size: usize,
+    /// The heap's `never_reuse` (efence): every allocation takes the large
+    /// path.
+    never_reuse: bool,
     /// This cache's stats shard (written only by us).
     stats: Arc<LocalStats>,
 }
@@ -157,6 +160,7 @@ impl MCache {
         MCache {
             alloc_state: heap.alloc_state.load(Ordering::Acquire),
             max_object_size: heap.config.max_object_size,
+            never_reuse: heap.config.never_reuse,
             stats: heap.stats.register(),
             heap,
             alloc: [empty; NUM_SPAN_CLASSES],
@@ -284,6 +288,10 @@ impl MCache {
         }
         if self.heap.alloc_state.load(Ordering::Relaxed) != self.alloc_state {
             self.sync_state()?;
+        }
+        if self.never_reuse {
+            // efence: every object on pages of its own.
+            return self.alloc_large(size, noscan, free_hook, zero);
         }
         if align > 8 {
             // Objects of a class sit at multiples of its size from a

@@ -75,7 +75,21 @@ pub struct HeapConfig {
     /// Free memory the scavenger keeps mapped, as a percentage on top of the
     /// in-use heap (Go's `retainExtraPercent`, default 10).
     pub retain_extra_percent: usize,
+    /// **Debug.** Fill every freed object with [`POISON_BYTE`] when its
+    /// span is swept (after its drop hook ran), so that a dangling pointer
+    /// reads poison rather than stale data (default off).
+    pub poison_freed: bool,
+    /// **Debug** (Go's `GODEBUG=efence=1`). Every object gets pages of its
+    /// own, and pages of a freed object are never reused: they stay
+    /// mapped, are poisoned, and leave the page map, so a dangling pointer
+    /// reads [`POISON_BYTE`]s instead of a newer object. Memory is never
+    /// returned, so this is for tests of modest size (default off).
+    pub never_reuse: bool,
 }
+
+/// The byte freed objects are filled with under
+/// [`HeapConfig::poison_freed`] and [`HeapConfig::never_reuse`].
+pub const POISON_BYTE: u8 = 0xDB;
 
 impl Default for HeapConfig {
     fn default() -> Self {
@@ -84,6 +98,8 @@ impl Default for HeapConfig {
             max_object_size: 1 << 40,
             heap_limit: None,
             retain_extra_percent: 10,
+            poison_freed: false,
+            never_reuse: false,
         }
     }
 }
@@ -122,8 +138,13 @@ pub(crate) struct HeapLocked {
     /// end of the reserved range it lies in.
     frontier: usize,
     frontier_end: usize,
-    /// Pages in in-use spans.
+    /// Pages in in-use spans, plus `retired_pages`.
     pub(crate) pages_in_use: usize,
+    /// Pages of freed spans that are never reused
+    /// ([`HeapConfig::never_reuse`]): allocated in the page allocator,
+    /// in no span, poisoned. Counted in `pages_in_use` (they stay mapped
+    /// and count against the heap limit).
+    retired_pages: usize,
     /// Committed bytes.
     pub(crate) mapped: usize,
 }
@@ -249,6 +270,7 @@ impl MHeap {
                 frontier: 0,
                 frontier_end: 0,
                 pages_in_use: 0,
+                retired_pages: 0,
                 mapped: 0,
             }),
             central,
@@ -563,6 +585,29 @@ impl MHeap {
         }
     }
 
+    /// Frees a span whose object died without returning its pages
+    /// ([`HeapConfig::never_reuse`], Go's efence): the span leaves the page
+    /// map (lookups of its addresses find nothing) and its struct is
+    /// reused, but its pages stay allocated in the page allocator, so no
+    /// later object ever gets their addresses. The sweep has already
+    /// poisoned them.
+    pub(crate) fn retire_span(&self, s: SpanRef) {
+        let base = s.base();
+        let npages = s.npages();
+        let mut l = self.lock.lock();
+        if let Some(a) = self.arenas.arena_of(base) {
+            a.set_page_in_use((base - a.base) >> PAGE_SHIFT, false);
+        }
+        // SAFETY: heap lock held; the caller (its sweeper) owned the span
+        // and gives it up; spans are freed only by sweepers, never during
+        // marking.
+        unsafe { s.set_dead() };
+        l.retired_pages += npages;
+        // SAFETY: `s` came from this fixalloc and is not freed twice (it was
+        // InUse until just now).
+        unsafe { l.spanalloc.free(s.0) };
+    }
+
     /// Adds at least `npages` free pages (Go's `mheap.grow`). Lock held.
     fn grow(&self, l: &mut MutexGuard<'_, HeapLocked>, npages: usize) -> Result<(), AllocError> {
         let chunks = npages.div_ceil(PALLOC_CHUNK_PAGES);
@@ -789,10 +834,10 @@ impl MHeap {
                 addr += PAGE_SIZE;
             }
         }
-        if in_use != l.pages_in_use {
+        if in_use + l.retired_pages != l.pages_in_use {
             return Err(format!(
-                "pages_in_use {} != pages in in-use spans {in_use}",
-                l.pages_in_use
+                "pages_in_use {} != pages in in-use spans {in_use} + retired {}",
+                l.pages_in_use, l.retired_pages
             ));
         }
         for &s in &l.allspans {

@@ -744,7 +744,8 @@ impl MSpan {
     /// Sweeps the bitmaps (the core of Go's `mspan.sweep`).
     ///
     /// Calls `on_free(addr)` for every object that was allocated but is not
-    /// marked, before its slot becomes free. Then the mark bitmap becomes
+    /// marked, before its slot becomes free; with `poison`, then fills the
+    /// object with [`crate::mheap::POISON_BYTE`]. Then the mark bitmap becomes
     /// the alloc bitmap, a fresh zeroed mark bitmap is installed,
     /// `freeindex` restarts at 0 and `alloc_count` becomes the number of
     /// marked objects. Panics with Go's "marked free object" diagnosis if a
@@ -758,6 +759,7 @@ impl MSpan {
         &self,
         bits: &GcBitsArenas,
         on_free: Option<&mut dyn FnMut(usize)>,
+        poison: bool,
     ) -> SweepCounts {
         let nelems = self.nelems();
         let mark = self.mark_bits();
@@ -805,11 +807,25 @@ impl MSpan {
             nalloc += m.count_ones() as usize;
             let mut freed = allocated & !m;
             nfreed += freed.count_ones() as usize;
-            if let Some(f) = on_free.as_deref_mut() {
-                while freed != 0 {
-                    let i = lo + freed.trailing_zeros() as usize;
-                    freed &= freed - 1;
+            while freed != 0 {
+                let i = lo + freed.trailing_zeros() as usize;
+                freed &= freed - 1;
+                if let Some(f) = on_free.as_deref_mut() {
                     f(self.object_addr(i));
+                }
+                if poison {
+                    // SAFETY: slot i was allocated and is unmarked: dead,
+                    // its drop hook has just run, and nothing can reach it
+                    // (obligation 2: no marker runs); we own the span
+                    // (obligation 1), so no allocator hands it out before
+                    // this sweep publishes the new bitmaps.
+                    unsafe {
+                        std::ptr::write_bytes(
+                            self.object_addr(i) as *mut u8,
+                            crate::mheap::POISON_BYTE,
+                            self.elemsize(),
+                        )
+                    };
                 }
             }
         }

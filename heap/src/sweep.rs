@@ -169,11 +169,12 @@ impl MHeap {
                 }
                 _ => None,
             };
+            let poison = self.config.poison_freed || self.config.never_reuse;
             // SAFETY: we own `s` as its sweeper (sweepgen == sg-1, asserted
             // above) — obligation 1; marking never runs while spans are
             // unswept (a cycle's mark starts after `finish_sweep`) —
             // obligation 2.
-            unsafe { s.sweep_bits(&self.gcbits, hook) }
+            unsafe { s.sweep_bits(&self.gcbits, hook, poison) }
         };
         if let Some(a) = self.arenas.arena_of(base) {
             a.clear_page_marked((base - a.base) >> crate::sizeclasses::PAGE_SHIFT);
@@ -187,6 +188,11 @@ impl MHeap {
         }
         if counts.nalloc == 0 {
             // Nothing survived (for a large span: its object died).
+            if self.config.never_reuse {
+                // efence: the pages are never handed out again.
+                self.retire_span(s);
+                return 0;
+            }
             self.free_span(s);
             return npages;
         }
