@@ -109,6 +109,19 @@ impl std::error::Error for BuildError {
     }
 }
 
+/// A fault the heap verifier found ([`Collector::verify`]): the heap's
+/// structure is corrupt (a bug in spanheap, or memory corruption).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyError(pub String);
+
+impl fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "heap verification failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
 impl From<ConfigError> for BuildError {
     fn from(e: ConfigError) -> Self {
         BuildError::Config(e)
@@ -150,6 +163,22 @@ pub struct GcConfig {
     /// mode catching a lost object. Never set it otherwise.
     #[doc(hidden)]
     pub fault_lose_every: Option<u64>,
+    /// **Debug.** Check the heap's structure ([`MHeap::verify`] and every
+    /// mutator's mcache) twice per cycle, with the world stopped: at sweep
+    /// termination and at mark termination; abort on the first fault.
+    pub verify: bool,
+    /// **Debug** (Go's `GODEBUG=gcstoptheworld=2`). Every cycle stops the
+    /// world — each mutator parks at its next clean point (scope entry or
+    /// exit, `safepoint`) — marks, then sweeps everything before the world
+    /// restarts: no write barrier or concurrent sweep is ever exercised.
+    /// Used to tell a concurrency bug from a marking bug.
+    pub stop_the_world: bool,
+    /// **Debug.** The snapshot-at-the-beginning verifier: once every
+    /// mutator's barrier is on, stop the world and record everything
+    /// reachable from the roots; at mark termination, abort if any of it
+    /// is unmarked (what the deletion barrier promises; independent of
+    /// checkmark, which checks what is reachable at the end).
+    pub verify_snapshot: bool,
 }
 
 impl Default for GcConfig {
@@ -164,6 +193,9 @@ impl Default for GcConfig {
             mark_workers: crate::sync::thread::available_parallelism()
                 .map_or(1, |n| n.get().div_ceil(4).min(8)),
             fault_lose_every: None,
+            verify: false,
+            stop_the_world: false,
+            verify_snapshot: false,
         }
     }
 }
@@ -171,8 +203,13 @@ impl Default for GcConfig {
 impl GcConfig {
     /// Applies the debug environment variables: `SPANHEAP_GCTRACE=1`,
     /// `SPANHEAP_GCSTRESS=N` (collect every N allocations),
-    /// `SPANHEAP_MARKWORKERS=N`,
-    /// `SPANHEAP_CHECKMARK=1`. Unset or unparsable values change nothing.
+    /// `SPANHEAP_MARKWORKERS=N`, `SPANHEAP_CHECKMARK=1`,
+    /// `SPANHEAP_VERIFY=1` ([`GcConfig::verify`]), `SPANHEAP_STW=1`
+    /// ([`GcConfig::stop_the_world`]), `SPANHEAP_SATB=1`
+    /// ([`GcConfig::verify_snapshot`]), `SPANHEAP_POISON=1`
+    /// ([`HeapConfig::poison_freed`]) and `SPANHEAP_EFENCE=1`
+    /// ([`HeapConfig::never_reuse`]). Unset, `0` or unparsable values
+    /// change nothing.
     pub fn with_env(mut self) -> Self {
         let on = |k: &str| std::env::var(k).is_ok_and(|v| v != "0" && !v.is_empty());
         if on("SPANHEAP_GCTRACE") {
@@ -180,6 +217,21 @@ impl GcConfig {
         }
         if on("SPANHEAP_CHECKMARK") {
             self.checkmark = true;
+        }
+        if on("SPANHEAP_VERIFY") {
+            self.verify = true;
+        }
+        if on("SPANHEAP_STW") {
+            self.stop_the_world = true;
+        }
+        if on("SPANHEAP_SATB") {
+            self.verify_snapshot = true;
+        }
+        if on("SPANHEAP_POISON") {
+            self.heap.poison_freed = true;
+        }
+        if on("SPANHEAP_EFENCE") {
+            self.heap.never_reuse = true;
         }
         if let Some(n) = std::env::var("SPANHEAP_MARKWORKERS")
             .ok()
@@ -278,6 +330,12 @@ pub(crate) struct Inner {
     census_out: Mutex<Option<crate::census::Census>>,
     /// Serialises `Collector::census` callers.
     census_lock: Mutex<()>,
+    /// A heap verification is wanted from the next cycle to start
+    /// (`Collector::verify`), and the result of the last one.
+    verify_want: AtomicBool,
+    verify_out: Mutex<Option<Result<(), String>>>,
+    /// Serialises `Collector::verify` callers.
+    verify_lock: Mutex<()>,
     /// `cycle << 1 | MARKING`. Changes only under `gate` (SeqCst: mutators
     /// read it right after publishing their scope state, the collector
     /// reads their scope state right after changing it).
@@ -287,8 +345,13 @@ pub(crate) struct Inner {
     s_round: AtomicU64,
     /// Termination flush round (see `run_cycle`).
     flush_round: AtomicU64,
-    /// Stop-the-world request (checkmark mode only).
+    /// Stop-the-world request (checkmark, census, the verifiers and
+    /// stop-the-world mode).
     stop: AtomicBool,
+    /// With `stop`: park only at clean points (scope entry and exit,
+    /// `safepoint`), where a mutator holds no unrooted GC pointer — the
+    /// world a mark may start in ([`GcConfig::stop_the_world`]).
+    stop_clean: AtomicBool,
     /// Serialises every way of marking that is not a mark worker's —
     /// barrier-buffer flushes, weak upgrades, joining as an assist — with
     /// the phase changes. See `GateState`.
@@ -491,10 +554,14 @@ impl Collector {
             census_want: AtomicBool::new(false),
             census_out: Mutex::new(None),
             census_lock: Mutex::new(()),
+            verify_want: AtomicBool::new(false),
+            verify_out: Mutex::new(None),
+            verify_lock: Mutex::new(()),
             phase: AtomicU64::new(0),
             s_round: AtomicU64::new(0),
             flush_round: AtomicU64::new(0),
             stop: AtomicBool::new(false),
+            stop_clean: AtomicBool::new(false),
             gate: Mutex::new(GateState {
                 late_work: 0,
                 assists: 0,
@@ -773,6 +840,28 @@ impl Collector {
         }
     }
 
+    /// Checks the heap's structure — every span's bitmaps, `allocCount`,
+    /// `allocCache` and sweepgen against the list or cache that holds it,
+    /// the page allocator and the page map ([`MHeap::verify`],
+    /// [`spanheap_heap::MCache::verify`]) — by running a full cycle that
+    /// does so with the world stopped at sweep termination. Returns the
+    /// first fault found.
+    ///
+    /// # Panics
+    /// As [`Collector::collect`].
+    pub fn verify(&self) -> Result<(), VerifyError> {
+        self.check_not_in_scope("verify()");
+        let i = &*self.inner;
+        let _one_at_a_time = i.verify_lock.lock();
+        loop {
+            i.verify_want.store(true, Ordering::SeqCst);
+            self.collect();
+            if let Some(r) = i.verify_out.lock().take() {
+                return r.map_err(VerifyError);
+            }
+        }
+    }
+
     /// Cycles completed so far.
     pub fn cycles(&self) -> u64 {
         self.inner.ctl.lock().completed
@@ -952,6 +1041,7 @@ impl Inner {
     /// Dekker with the mutators' acknowledgement then flag load).
     fn all_in_scope(&self, ok: impl Fn(&MutatorInner) -> bool) -> bool {
         self.arm_ack_wait();
+        let stw_parked = self.stop.load(Ordering::SeqCst) && self.stop_clean.load(Ordering::SeqCst);
         let all = {
             let reg = self.mutators.lock();
             reg.iter().all(|m| {
@@ -959,12 +1049,14 @@ impl Inner {
                 // registry lock is held (deregistration takes it).
                 let m = unsafe { m.0.as_ref() };
                 // A parked mutator is in its scope: it is outside mutator
-                // code only until the world restarts (this is never called
-                // while it is stopped), and its stack may hold pointers
-                // from before this cycle. Counting it as acknowledged let
-                // a cycle reach T, or end, while it slept through it.
+                // code only until the world restarts, and its stack may
+                // hold pointers from before this cycle. Counting it as
+                // acknowledged let a cycle reach T, or end, while it slept
+                // through it — except in stop-the-world mode, where it
+                // parked at a clean point (no unrooted pointer) and stays
+                // parked until the cycle's sweep is over.
                 let s = m.scope.load(Ordering::SeqCst);
-                (s != IN && s != PARKED) || ok(m)
+                (s != IN && s != PARKED) || ok(m) || (s == PARKED && stw_parked)
             })
         };
         if all {
@@ -1024,10 +1116,37 @@ impl Inner {
     fn run_cycle(&self, forced: bool) {
         let heap = &*self.heap;
         let t0 = Instant::now();
-        // A census stops the world at mark termination, as checkmark does.
+        // A census stops the world at mark termination, as checkmark and
+        // the heap verifier do; stop-the-world mode stops it from before
+        // the mark until after the sweep.
         let census = self.census_want.swap(false, Ordering::SeqCst);
-        let stop_the_world = self.config.checkmark || census;
+        let verify_wanted = self.verify_want.swap(false, Ordering::SeqCst);
+        let stw = self.config.stop_the_world;
+        let stop_the_world = !stw && (self.config.checkmark || census || self.config.verify);
         self.finish_previous_sweep();
+        if stw {
+            // Park every mutator at its next clean point: no stack holds
+            // an unrooted pointer, so the roots are all the mark needs.
+            self.stop_clean.store(true, Ordering::SeqCst);
+            self.stop_world();
+        }
+        if verify_wanted || self.config.verify {
+            // Sweep termination: every span swept, every idle mcache
+            // flushed.
+            if !stw {
+                self.stop_world();
+            }
+            let r = self.verify_stopped();
+            if !stw {
+                self.start_world();
+            }
+            if let (true, Err(e)) = (self.config.verify, &r) {
+                fatal(&format!("heap verifier, at sweep termination: {e}"));
+            }
+            if verify_wanted {
+                *self.verify_out.lock() = Some(r);
+            }
+        }
         let heap_before = heap.heap_live();
 
         // Mark start: the phase, under the gate.
@@ -1048,6 +1167,11 @@ impl Inner {
         while !self.all_in_scope(|m| m.ack_a.load(Ordering::SeqCst) >= c) {
             self.wait_acks();
         }
+        // Every barrier is on: the snapshot the deletion barrier keeps.
+        let snapshot = self
+            .config
+            .verify_snapshot
+            .then(|| self.reachable_from_roots(!stw));
         let live_at_start = heap.heap_live();
         // Allocate black only now: before every mutator had its barrier
         // on, a black object could have been written without a barrier by
@@ -1140,6 +1264,14 @@ impl Inner {
             if stop_the_world {
                 self.stop_world();
             }
+            // (Before the gate: the verifier takes the registry, which is
+            // ordered before the gate. A round found unclean below wastes
+            // the check, nothing more.)
+            if self.config.verify
+                && let Err(e) = self.verify_stopped()
+            {
+                fatal(&format!("heap verifier, at mark termination: {e}"));
+            }
             let g = self.gate.lock();
             if g.late_work != w0
                 || scanned_in_round
@@ -1167,6 +1299,9 @@ impl Inner {
             let t2 = Instant::now();
             if self.config.checkmark {
                 self.checkmark(heap);
+            }
+            if let Some(snap) = &snapshot {
+                self.verify_snapshot_marked(heap, snap);
             }
             if census {
                 let taken = self.take_census(heap, c);
@@ -1248,6 +1383,13 @@ impl Inner {
                 fatal(&format!("cannot start the sweep: {e}"));
             }
             drop(g);
+            if stw {
+                // Eager sweep (gcstoptheworld=2): everything, before any
+                // mutator runs again.
+                self.sweep_stopped();
+                self.stop_clean.store(false, Ordering::SeqCst);
+                self.start_world();
+            }
             let pause = t2.elapsed();
             if stop_the_world {
                 self.start_world();
@@ -1476,6 +1618,124 @@ impl Inner {
         let _g = self.park.lock();
         self.stop.store(false, Ordering::SeqCst);
         self.park_cv.notify_all();
+    }
+
+    /// The heap verifier: [`MHeap::verify`] and the mcache of every
+    /// mutator that is parked or idle. The world is stopped.
+    fn verify_stopped(&self) -> Result<(), String> {
+        self.heap.verify()?;
+        let reg = self.mutators.lock();
+        for m in reg.iter() {
+            // SAFETY: registered, registry locked.
+            let m = unsafe { m.0.as_ref() };
+            let r = match m.scope.load(Ordering::SeqCst) {
+                // SAFETY: the owner is parked at a handshake, outside any
+                // MCache method, until the world restarts.
+                PARKED => unsafe { m.mcache.with(|c| (*c).verify()) },
+                OUT if m
+                    .scope
+                    .compare_exchange(OUT, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok() =>
+                {
+                    // SAFETY: claimed (BUSY): the owner cannot enter its
+                    // scope or drop the mutator until we store OUT.
+                    let r = unsafe { m.mcache.with(|c| (*c).verify()) };
+                    m.scope.store(OUT, Ordering::SeqCst);
+                    r
+                }
+                // Entering, about to park, or being dropped: its cache is
+                // checked at the next verification.
+                _ => Ok(()),
+            };
+            r.map_err(|e| format!("mcache: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Stop-the-world mode's eager sweep: flushes the mcaches of parked
+    /// and idle mutators, then sweeps every span. The world is stopped at
+    /// clean points and the sweep has begun.
+    fn sweep_stopped(&self) {
+        // Claimed or parked mutators, flushed after the registry is
+        // released: a flush may sweep, and sweeping runs `Drop` impls,
+        // which may create or drop mutators.
+        let held: Vec<(MutPtr, bool)> = {
+            let reg = self.mutators.lock();
+            reg.iter()
+                .copied()
+                .filter_map(|p| {
+                    // SAFETY: registered, registry locked.
+                    let m = unsafe { p.0.as_ref() };
+                    match m.scope.load(Ordering::SeqCst) {
+                        PARKED => Some((p, false)),
+                        OUT => m
+                            .scope
+                            .compare_exchange(OUT, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+                            .is_ok()
+                            .then_some((p, true)),
+                        _ => None,
+                    }
+                })
+                .collect()
+        };
+        for (p, claimed) in held {
+            // SAFETY: a parked mutator stays allocated and parked at a
+            // handshake, outside any MCache method, until the world
+            // restarts (its handshake then finds the cache flushed); a
+            // claimed one (BUSY) cannot be entered or dropped until we
+            // store OUT — as in finish_previous_sweep.
+            let m = unsafe { p.0.as_ref() };
+            // SAFETY: as just argued, we have exclusive use of the mcache.
+            unsafe { m.mcache.with_mut(|c| (*c).release_all()) };
+            if claimed {
+                m.scope.store(OUT, Ordering::SeqCst);
+            }
+        }
+        if let Err(e) = self.heap.finish_sweep() {
+            fatal(&format!("stop-the-world sweep: {e}"));
+        }
+    }
+
+    /// Everything reachable from the roots (and from the referents of
+    /// objects with finalizers) right now, walked with the world stopped
+    /// (`stop`: stop and restart it here) — the snapshot of
+    /// [`GcConfig::verify_snapshot`]. Cells a parked mutator holds
+    /// exclusively are not entered, as in checkmark.
+    fn reachable_from_roots(&self, stop: bool) -> Vec<usize> {
+        if stop {
+            self.stop_world();
+        }
+        let mut walk = Tracer::new_checkmark(&self.heap);
+        self.roots.for_each_value(|a| walk.edge(a));
+        if self.has_registered_finalizers() {
+            for &a in self.finalizers.lock().registered.keys() {
+                walk.scan_fields(a);
+            }
+        }
+        walk.drain();
+        let v = walk.visited();
+        if stop {
+            self.start_world();
+        }
+        v
+    }
+
+    /// The snapshot verifier's check at mark termination: every object of
+    /// the snapshot is marked.
+    fn verify_snapshot_marked(&self, heap: &MHeap, snap: &[usize]) {
+        let unmarked: Vec<usize> = snap
+            .iter()
+            .copied()
+            .filter(|&a| !matches!(heap.find_object(a), Some(o) if o.span.is_marked(o.index)))
+            .collect();
+        if let Some(&first) = unmarked.first() {
+            fatal(&format!(
+                "snapshot verifier: {} of {} objects reachable when the mark began were not marked \
+                 at its end (first at {first:#x})",
+                unmarked.len(),
+                snap.len()
+            ));
+        }
     }
 
     /// Checkmark (Go's `gccheckmark`): with the world stopped, walk the
@@ -1803,7 +2063,7 @@ impl MutatorCore {
     fn handshake(&self, clean: bool) {
         let gc = self.gc();
         let inner = self.inner();
-        if gc.stop.load(Ordering::SeqCst) {
+        if gc.stop.load(Ordering::SeqCst) && (clean || !gc.stop_clean.load(Ordering::SeqCst)) {
             self.park();
         }
         let ph = gc.phase.load(Ordering::SeqCst);

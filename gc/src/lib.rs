@@ -32,7 +32,7 @@ pub mod stats;
 pub mod tracer;
 
 pub use census::{Census, CensusEntry};
-pub use collector::{BuildError, Collector, GcConfig, MutatorCore};
+pub use collector::{BuildError, Collector, GcConfig, MutatorCore, VerifyError};
 pub use finalizer::{EphemeronFn, Payload, ReadyFinalizer};
 pub use object::{HEADER_SIZE, TypeInfo};
 pub use pacer::PacerConfig;

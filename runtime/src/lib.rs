@@ -80,7 +80,7 @@ pub use root::{Root, Weak};
 pub use scope::{Heap, HeapBuilder, Mutator, Scope};
 pub use spanheap_derive::Trace;
 pub use spanheap_gc::census::PLAIN_DATA as CENSUS_PLAIN_DATA;
-pub use spanheap_gc::{BuildError, Census, CensusEntry, GcStats, Tracer};
+pub use spanheap_gc::{BuildError, Census, CensusEntry, GcStats, Tracer, VerifyError};
 pub use spanheap_heap as heap;
 pub use spanheap_heap::{AllocError, MemStats};
 pub use trace::{Rebrand, Trace};

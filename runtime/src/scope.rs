@@ -20,7 +20,7 @@ use crate::root::{Root, Weak};
 use crate::trace::{Rebrand, Trace};
 use spanheap_gc::sync::Arc;
 use spanheap_gc::{
-    BuildError, Census, Collector, GcConfig, GcStats, MutatorCore, Tracer, TypeInfo,
+    BuildError, Census, Collector, GcConfig, GcStats, MutatorCore, Tracer, TypeInfo, VerifyError,
 };
 use spanheap_heap::{AllocError, AllocRequest};
 use std::marker::PhantomData;
@@ -45,7 +45,9 @@ impl std::fmt::Debug for Heap {
 
 /// Builds a [`Heap`]. Starts from the defaults and the debug environment
 /// variables (`SPANHEAP_GCTRACE`, `SPANHEAP_GCSTRESS`,
-/// `SPANHEAP_CHECKMARK`); the methods override them.
+/// `SPANHEAP_CHECKMARK`, `SPANHEAP_MARKWORKERS`, `SPANHEAP_VERIFY`,
+/// `SPANHEAP_STW`, `SPANHEAP_SATB`, `SPANHEAP_POISON`, `SPANHEAP_EFENCE`;
+/// docs/reliability.md); the methods override them.
 #[derive(Clone, Debug)]
 pub struct HeapBuilder {
     config: GcConfig,
@@ -135,6 +137,55 @@ impl HeapBuilder {
         self
     }
 
+    /// Debug: check the heap's structure (every span's bitmaps, counts,
+    /// allocation cache and sweep generation, the page allocator, the
+    /// page map, every mcache) twice per collection with the world
+    /// stopped, and abort with a message on the first fault. Slow: for
+    /// stress and CI runs. [`Heap::verify`] runs the same check once.
+    pub fn verify_heap(mut self, on: bool) -> Self {
+        self.config.verify = on;
+        self
+    }
+
+    /// Debug (Go's `GODEBUG=gcstoptheworld=2`): each collection stops the
+    /// world — every mutator parks at its next clean point (entering or
+    /// leaving a scope, [`Scope::safepoint`]) — marks, and sweeps
+    /// everything before any mutator runs again. The same program in this
+    /// mode and in the default concurrent mode must keep the same objects;
+    /// a difference points at the barrier or the concurrent protocol.
+    /// A mutator that stays inside one scope without a safepoint delays
+    /// every collection until it reaches one.
+    pub fn stop_the_world(mut self, on: bool) -> Self {
+        self.config.stop_the_world = on;
+        self
+    }
+
+    /// Debug: the snapshot-at-the-beginning verifier. When each mark
+    /// starts (every write barrier on), the world is stopped and
+    /// everything reachable from the roots is recorded; at mark
+    /// termination the process aborts with a message if any of it was
+    /// left unmarked.
+    pub fn verify_snapshot(mut self, on: bool) -> Self {
+        self.config.verify_snapshot = on;
+        self
+    }
+
+    /// Debug: fill each freed object with `0xDB` bytes when it is swept
+    /// (after its `Drop` ran), so that a use after free reads poison.
+    pub fn poison_freed(mut self, on: bool) -> Self {
+        self.config.heap.poison_freed = on;
+        self
+    }
+
+    /// Debug (Go's `GODEBUG=efence=1`): every object gets pages of its own
+    /// and freed pages are never reused (they stay mapped, poisoned with
+    /// `0xDB`), so a dangling pointer reads poison, never a newer object.
+    /// Memory is never returned: for tests of modest size.
+    pub fn never_reuse(mut self, on: bool) -> Self {
+        self.config.heap.never_reuse = on;
+        self
+    }
+
     /// **Testing only — breaks the collector**: marking loses every n-th
     /// object, so that a test can show checkmark mode catching it.
     #[doc(hidden)]
@@ -202,6 +253,19 @@ impl Heap {
     /// If called inside a scope of this heap on this thread.
     pub fn census(&self) -> Census {
         self.c.census()
+    }
+
+    /// Checks the heap's structure: runs a full collection whose sweep
+    /// termination stops the world and walks every span (bitmaps,
+    /// `allocCount`, allocation cache, sweep generation against the list
+    /// or cache holding it), the page allocator, the page map and every
+    /// idle or parked mutator's cache. An `Err` means the heap is corrupt
+    /// (a spanheap bug or memory corruption from outside safe Rust).
+    ///
+    /// # Panics
+    /// If called inside a scope of this heap on this thread.
+    pub fn verify(&self) -> Result<(), VerifyError> {
+        self.c.verify()
     }
 
     /// Whether two handles are the same heap.

@@ -1,0 +1,537 @@
+//! The debug modes that trusted collectors test themselves with, each
+//! shown to do its job:
+//! - the heap verifier ([`Heap::verify`], `verify_heap`) passes on busy
+//!   heaps, including with other mutators parked or idle;
+//! - poisoning: a freed slot reads `0xDB`, not stale data;
+//! - never-reuse (Go's efence): every object on pages of its own, freed
+//!   addresses never handed out again, and they read poison;
+//! - stop-the-world mode collects with several mutators (each parks at a
+//!   clean point), and the **differential run**: the same seeded workload
+//!   in concurrent mode and in stop-the-world + eager-sweep mode keeps
+//!   exactly the same objects, with the same contents, and drops exactly
+//!   the others, once each;
+//! - the snapshot (SATB) verifier accepts the real collector under
+//!   concurrent mutation, and catches a collector that loses objects
+//!   (in a child process, which must abort with its message).
+
+use spanheap::{Gc, GcCell, GcRefCell, Heap, Root, Trace};
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+const PAGE: usize = 8192;
+
+/// Records the id of each dropped object (per heap, so tests of one
+/// binary running in parallel do not see each other's drops).
+struct DropLog(u64, Arc<Mutex<Vec<u64>>>);
+impl Drop for DropLog {
+    fn drop(&mut self) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+#[derive(Trace)]
+struct Node<'gc> {
+    id: u64,
+    /// Derived from `id` (and the payload from both): corruption shows.
+    check: u64,
+    payload: Box<[u64]>,
+    edges: GcRefCell<'gc, Vec<Gc<'gc, Node<'gc>>>>,
+    link: GcCell<'gc, Option<Gc<'gc, Node<'gc>>>>,
+    #[trace(skip)]
+    _log: DropLog,
+}
+
+fn mix(x: u64) -> u64 {
+    let x = x.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 29)
+}
+
+fn node<'gc>(id: u64, log: &Arc<Mutex<Vec<u64>>>) -> Node<'gc> {
+    Node {
+        id,
+        check: mix(id),
+        payload: (0..id % 13).map(|k| mix(id ^ (k << 32))).collect(),
+        edges: GcRefCell::new(Vec::new()),
+        link: GcCell::new(None),
+        _log: DropLog(id, log.clone()),
+    }
+}
+
+fn check_node(n: &Node<'_>) {
+    assert_eq!(n.check, mix(n.id), "node {} corrupted", n.id);
+    assert_eq!(
+        n.payload.len() as u64,
+        n.id % 13,
+        "node {} payload length",
+        n.id
+    );
+    for (k, &w) in n.payload.iter().enumerate() {
+        assert_eq!(w, mix(n.id ^ ((k as u64) << 32)), "node {} payload", n.id);
+    }
+}
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Walks everything reachable from `roots`, checking every node; returns
+/// each reachable id with a digest of its out-edges (ids in order).
+fn census_of<'gc>(roots: impl IntoIterator<Item = Gc<'gc, Node<'gc>>>) -> BTreeMap<u64, u64> {
+    let mut seen = BTreeMap::new();
+    let mut stack: Vec<Gc<'gc, Node<'gc>>> = roots.into_iter().collect();
+    while let Some(n) = stack.pop() {
+        if seen.contains_key(&n.id) {
+            continue;
+        }
+        check_node(&n);
+        let mut digest = mix(n.id);
+        for &e in n.edges.borrow().iter() {
+            digest = mix(digest ^ e.id);
+            stack.push(e);
+        }
+        if let Some(l) = n.link.get() {
+            digest = mix(digest ^ l.id ^ 1);
+            stack.push(l);
+        }
+        seen.insert(n.id, digest);
+    }
+    seen
+}
+
+/// What a run of the seeded workload leaves behind.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    /// Reachable ids and the digest of each one's edges.
+    reachable: BTreeMap<u64, u64>,
+    /// Ids dropped, sorted (each must appear once).
+    dropped: Vec<u64>,
+    created: u64,
+}
+
+/// One mutator thread's part of the seeded workload: a table of rooted
+/// nodes, and random allocations, edge stores, edge deletions, swaps and
+/// root drops, one scope per batch. Deterministic in `seed` whatever the
+/// collector does.
+fn workload(
+    h: &Heap,
+    seed: u64,
+    id_base: u64,
+    log: &Arc<Mutex<Vec<u64>>>,
+) -> (Vec<Root<Node<'static>>>, u64) {
+    let mut m = h.mutator();
+    let mut rng = Rng(seed | 1);
+    let mut table: Vec<Option<Root<Node<'static>>>> = (0..48).map(|_| None).collect();
+    let mut next = id_base;
+    for _batch in 0..300 {
+        m.scope(|cx| {
+            for _ in 0..20 {
+                let i = rng.below(table.len());
+                let j = rng.below(table.len());
+                match rng.next() % 10 {
+                    0..=3 => {
+                        let n = cx.alloc(node(next, log)).unwrap();
+                        next += 1;
+                        if let Some(r) = &table[j] {
+                            let t = r.get(cx);
+                            if rng.next().is_multiple_of(2) {
+                                t.edges.borrow_mut(cx).push(n);
+                            } else {
+                                t.link.set(cx, Some(n));
+                            }
+                        }
+                        if !rng.next().is_multiple_of(3) {
+                            table[i] = Some(cx.root(n));
+                        }
+                    }
+                    4 | 5 => {
+                        if let (Some(a), Some(b)) = (&table[i], &table[j]) {
+                            let (a, b) = (a.get(cx), b.get(cx));
+                            a.edges.borrow_mut(cx).push(b);
+                        }
+                    }
+                    6 => {
+                        if let Some(a) = &table[i] {
+                            let a = a.get(cx);
+                            let mut e = a.edges.borrow_mut(cx);
+                            if !e.is_empty() {
+                                let k = rng.below(e.len());
+                                e.swap_remove(k);
+                            }
+                        }
+                    }
+                    7 => {
+                        // Swap two nodes' links.
+                        if let (Some(a), Some(b)) = (&table[i], &table[j]) {
+                            let (a, b) = (a.get(cx), b.get(cx));
+                            let la = a.link.get();
+                            let lb = b.link.replace(cx, la);
+                            a.link.set(cx, lb);
+                        }
+                    }
+                    8 => table[i] = None,
+                    _ => {
+                        // Garbage of a few sizes, including a large object.
+                        let len = [3usize, 40, 600, 5000][rng.below(4)];
+                        let g = cx.alloc(vec![next; len]).unwrap();
+                        assert_eq!(g.len(), len);
+                    }
+                }
+            }
+            cx.safepoint();
+        });
+    }
+    (table.into_iter().flatten().collect(), next - id_base)
+}
+
+/// Runs the workload on `threads` mutators (disjoint data, so each is
+/// deterministic), then collects until every unreachable object is gone.
+fn run(stw: bool, threads: u64) -> Outcome {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let h = Heap::builder()
+        .stop_the_world(stw)
+        .stress(Some(16))
+        .gc_percent(50)
+        .build()
+        .unwrap();
+    let parts: Vec<_> = (0..threads)
+        .map(|t| {
+            let (h, log) = (h.clone(), log.clone());
+            std::thread::spawn(move || workload(&h, 0xD1FF ^ (t * 7919), t << 40, &log))
+        })
+        .collect();
+    let mut roots = Vec::new();
+    let mut created = 0;
+    for p in parts {
+        let (r, n) = p.join().unwrap();
+        roots.extend(r);
+        created += n;
+    }
+    let during = h.stats().num_gc;
+    eprintln!("stw={stw} threads={threads}: {during} cycles during the workload");
+    assert!(during >= 2, "cycles overlapped the workload");
+    // Everything unreachable at the first of these is swept before the
+    // second returns (sweep termination comes first in each cycle).
+    h.collect();
+    h.collect();
+    let reachable = h
+        .mutator()
+        .scope(|cx| census_of(roots.iter().map(|r| r.get(cx))));
+    let mut dropped = log.lock().unwrap().clone();
+    dropped.sort_unstable();
+    Outcome {
+        reachable,
+        dropped,
+        created,
+    }
+}
+
+fn assert_exact(o: &Outcome) {
+    let mut uniq = o.dropped.clone();
+    uniq.dedup();
+    assert_eq!(uniq.len(), o.dropped.len(), "an object was dropped twice");
+    for id in &o.dropped {
+        assert!(
+            !o.reachable.contains_key(id),
+            "reachable object {id} was dropped"
+        );
+    }
+    assert_eq!(
+        o.reachable.len() + o.dropped.len(),
+        o.created as usize,
+        "every unreachable object is dropped after two full collections"
+    );
+}
+
+#[test]
+fn differential_concurrent_and_stop_the_world_keep_the_same_objects() {
+    for threads in [1, 2] {
+        let concurrent = run(false, threads);
+        let stw = run(true, threads);
+        assert_exact(&concurrent);
+        assert_exact(&stw);
+        assert!(
+            concurrent.reachable.len() > 50,
+            "the workload keeps a graph alive"
+        );
+        assert!(!concurrent.dropped.is_empty(), "the workload makes garbage");
+        assert_eq!(
+            concurrent, stw,
+            "{threads} mutator(s): the two modes disagree"
+        );
+    }
+}
+
+/// Calls `collect` `n` times on its own thread (cycles that overlap the
+/// mutators' work, whatever the pacer does), then raises `done`.
+fn collect_loop(h: &Heap, n: usize, done: &Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    let (h, done) = (h.clone(), done.clone());
+    std::thread::spawn(move || {
+        for _ in 0..n {
+            h.collect();
+        }
+        done.store(true, Ordering::SeqCst);
+    })
+}
+
+#[test]
+fn stop_the_world_mode_runs_cycles_with_mutators_in_scopes() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let h = Heap::builder()
+        .stop_the_world(true)
+        .stress(Some(32))
+        .build()
+        .unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let collector = collect_loop(&h, 20, &done);
+    let threads: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (h, log, done) = (h.clone(), log.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut m = h.mutator();
+                let keep = m.scope(|cx| cx.root(cx.alloc(node(t, &log)).unwrap()));
+                let mut i = 0u64;
+                while !done.load(Ordering::SeqCst) || i < 400 {
+                    i += 1;
+                    m.scope(|cx| {
+                        let k = keep.get(cx);
+                        let n = cx.alloc(node((t << 32) | i, &log)).unwrap();
+                        k.link.set(cx, Some(n));
+                        check_node(&k);
+                    });
+                }
+                (keep, i)
+            })
+        })
+        .collect();
+    let (keeps, made): (Vec<_>, Vec<u64>) = threads.into_iter().map(|t| t.join().unwrap()).unzip();
+    collector.join().unwrap();
+    assert!(h.stats().num_gc >= 20);
+    h.collect();
+    h.collect();
+    let r = h
+        .mutator()
+        .scope(|cx| census_of(keeps.iter().map(|k| k.get(cx))));
+    assert_eq!(r.len(), 4, "each keeper and its last link");
+    assert_eq!(
+        log.lock().unwrap().len() as u64,
+        made.iter().sum::<u64>() - 2
+    );
+    assert_eq!(h.verify(), Ok(()));
+}
+
+#[test]
+fn heap_verify_passes_with_busy_idle_and_parked_mutators() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let h = Heap::builder().gc_percent(25).build().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // An idle mutator that holds cached spans.
+    let mut idle = h.mutator();
+    let _kept = idle.scope(|cx| cx.root(cx.alloc(node(1, &log)).unwrap()));
+    let busy = {
+        let (h, log, stop) = (h.clone(), log.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut m = h.mutator();
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                m.scope(|cx| {
+                    for _ in 0..50 {
+                        i += 1;
+                        let n = cx.alloc(node(i, &log)).unwrap();
+                        check_node(&n);
+                        let _big = cx.alloc(vec![0u8; 40_000]).unwrap();
+                        cx.safepoint();
+                    }
+                });
+            }
+        })
+    };
+    for _ in 0..20 {
+        assert_eq!(h.verify(), Ok(()));
+    }
+    stop.store(true, Ordering::Relaxed);
+    busy.join().unwrap();
+    assert_eq!(h.verify(), Ok(()));
+}
+
+#[test]
+fn verify_mode_checks_every_cycle_under_stress() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let h = Heap::builder()
+        .verify_heap(true)
+        .stress(Some(40))
+        .build()
+        .unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let collector = collect_loop(&h, 15, &done);
+    let (roots, created) = workload(&h, 42, 0, &log);
+    collector.join().unwrap();
+    assert!(h.stats().num_gc >= 15);
+    h.collect();
+    h.collect();
+    let r = h
+        .mutator()
+        .scope(|cx| census_of(roots.iter().map(|r| r.get(cx))));
+    assert_eq!(r.len() + log.lock().unwrap().len(), created as usize);
+}
+
+/// 64 bytes without GC pointers or drop glue: a noscan object.
+#[derive(Trace, Clone, Copy)]
+struct Blob([u64; 8]);
+
+fn read_bytes(addr: usize, n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            // SAFETY: (test) `addr..addr+n` lies in a span that stays in
+            // use (a rooted neighbour keeps it) or in pages never-reuse
+            // keeps mapped, so the memory is mapped; the heap no longer
+            // uses the freed slot and nothing writes it meanwhile.
+            unsafe { std::ptr::read_volatile((addr + i) as *const u8) }
+        })
+        .collect()
+}
+
+#[test]
+fn poisoned_slots_read_0xdb_after_the_sweep() {
+    let h = Heap::builder().poison_freed(true).gc_off().build().unwrap();
+    let mut m = h.mutator();
+    let (keep, dead) = m.scope(|cx| {
+        // Neighbours in one 64-byte-class span: the rooted one keeps the
+        // span in use, the other dies.
+        let a = cx.alloc(Blob([7; 8])).unwrap();
+        let b = cx.alloc(Blob([9; 8])).unwrap();
+        (cx.root(a), Gc::as_ptr(b) as usize)
+    });
+    h.collect();
+    h.collect(); // sweeps the first cycle's garbage
+    assert_eq!(read_bytes(dead, 64), vec![0xDB; 64]);
+    m.scope(|cx| assert_eq!(keep.get(cx).0, [7; 8]));
+}
+
+#[test]
+fn never_reuse_gives_each_object_its_own_pages_and_never_hands_them_out_again() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let h = Heap::builder().never_reuse(true).gc_off().build().unwrap();
+    let mut m = h.mutator();
+    let (keep, first): (Root<Node<'static>>, Vec<usize>) = m.scope(|cx| {
+        let keep = cx.alloc(node(0, &log)).unwrap();
+        let mut addrs = Vec::new();
+        for i in 1..=100 {
+            let n = cx.alloc(node(i, &log)).unwrap();
+            addrs.push(Gc::as_ptr(n) as usize);
+            let b = cx.alloc(Blob([i; 8])).unwrap();
+            addrs.push(Gc::as_ptr(b) as usize);
+        }
+        (cx.root(keep), addrs)
+    });
+    let pages: BTreeSet<usize> = first.iter().map(|a| a / PAGE).collect();
+    assert_eq!(pages.len(), first.len(), "one object per page");
+    h.collect();
+    h.collect();
+    assert_eq!(
+        log.lock().unwrap().len(),
+        100,
+        "each dead node dropped once"
+    );
+    for &a in &first {
+        assert_eq!(read_bytes(a, 16), vec![0xDB; 16], "freed object at {a:#x}");
+    }
+    let again: Vec<usize> = m.scope(|cx| {
+        (0..200)
+            .map(|i| Gc::as_ptr(cx.alloc(Blob([i; 8])).unwrap()) as usize)
+            .collect()
+    });
+    let old: BTreeSet<usize> = first.iter().copied().collect();
+    assert!(
+        again.iter().all(|a| !old.contains(a)),
+        "a freed address was reused"
+    );
+    assert_eq!(h.verify(), Ok(()));
+    m.scope(|cx| check_node(&keep.get(cx)));
+}
+
+#[test]
+fn snapshot_verifier_accepts_concurrent_mutation() {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let h = Heap::builder()
+        .verify_snapshot(true)
+        .stress(Some(50))
+        .build()
+        .unwrap();
+    let parts: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (h, log) = (h.clone(), log.clone());
+            std::thread::spawn(move || workload(&h, 0x5A7B ^ t, t << 40, &log))
+        })
+        .collect();
+    let mut roots = Vec::new();
+    let mut created = 0;
+    for p in parts {
+        let (r, n) = p.join().unwrap();
+        roots.extend(r);
+        created += n;
+    }
+    h.collect();
+    h.collect();
+    let r = h
+        .mutator()
+        .scope(|cx| census_of(roots.iter().map(|r| r.get(cx))));
+    assert_eq!(r.len() + log.lock().unwrap().len(), created as usize);
+}
+
+const CHILD: &str = "SPANHEAP_VERIFIERS_TEST_CHILD";
+
+#[test]
+fn snapshot_verifier_catches_a_collector_that_loses_objects() {
+    if std::env::var(CHILD).is_ok() {
+        // Marking loses every 3rd object it finds; checkmark is off.
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let h = Heap::builder()
+            .verify_snapshot(true)
+            .checkmark(false)
+            .__fault_lose_every(3)
+            .build()
+            .unwrap();
+        let mut m = h.mutator();
+        let _head = m.scope(|cx| {
+            let mut head = cx.alloc(node(0, &log)).unwrap();
+            for i in 1..100 {
+                let n = cx.alloc(node(i, &log)).unwrap();
+                n.link.set(cx, Some(head));
+                head = n;
+            }
+            cx.root(head)
+        });
+        h.collect();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "snapshot_verifier_catches_a_collector_that_loses_objects",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env_remove("SPANHEAP_CHECKMARK")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the broken collector went unnoticed: {err}"
+    );
+    assert!(
+        err.contains("snapshot verifier") && err.contains("were not marked"),
+        "stderr: {err}"
+    );
+}
