@@ -17,7 +17,7 @@
 //!   process), and proptest shrinks the failure to a few operations.
 //!
 //! `PROPTEST_CASES=N` sets the number of cases of both generated tests
-//! (defaults: 48 and 12). Each prints the operations it ran.
+//! (defaults: 256 and 64). Each prints the operations it ran.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PtConfig, TestCaseError, TestError, TestRunner};
@@ -104,7 +104,7 @@ where
 
 #[test]
 fn single_mutator_sequences() {
-    let n = cases(48);
+    let n = cases(256);
     let r = run(
         n,
         (config(), prop::collection::vec(op(), 1..160)),
@@ -124,7 +124,7 @@ fn single_mutator_sequences() {
 
 #[test]
 fn two_mutators_concurrently() {
-    let n = cases(12);
+    let n = cases(64);
     let ops = || prop::collection::vec(op(), 20..150);
     let r = run(n, (config(), ops(), ops()), |(cfg, a, b)| {
         shadow::run_concurrent(&cfg, &a, &b, 40)
