@@ -176,7 +176,8 @@ const CHILD: &str = "SPANHEAP_MODEL_FAULT_CHILD";
 /// The model is only worth something if it fails when the collector is
 /// wrong. The collector is broken on purpose (marking loses every 3rd,
 /// or for the search every 2nd, object) in a child process: a fixed sequence must fail with the
-/// model's message, proptest must find a failing sequence and shrink it,
+/// model's message (with one mutator and with two), proptest must find a
+/// failing sequence and shrink it,
 /// and the same fixed sequence on a sound heap must pass.
 #[test]
 fn the_model_catches_a_lost_object() {
@@ -198,6 +199,22 @@ fn the_model_catches_a_lost_object() {
     match std::env::var(CHILD).as_deref() {
         Ok("fixed") => {
             shadow::run_single(&broken, &chain);
+            return;
+        }
+        Ok("concurrent") => {
+            // Object indices count the 12 shared objects first (ids 1 to
+            // 12); edge sources are only the thread's own objects.
+            let mut own: Vec<Op> = (0..40).map(|_| Op::Alloc { kind: 0 }).collect();
+            for i in 0..39u8 {
+                own.push(Op::Link {
+                    src: i,
+                    slot: 0,
+                    dst: 12 + i + 1,
+                });
+            }
+            own.push(Op::MakeRoot { obj: 12 });
+            own.push(Op::Collect);
+            shadow::run_concurrent(&broken, &own, &own, 100);
             return;
         }
         Ok("search") => {
@@ -239,6 +256,17 @@ fn the_model_catches_a_lost_object() {
     };
     let (ok, stderr) = child("fixed");
     assert!(!ok, "the model missed the lost objects:\n{stderr}");
+    assert!(
+        stderr.contains("shadow model ["),
+        "unexpected failure: {stderr}"
+    );
+    // The two-mutator variant: both threads build the chain; the loss
+    // is found at the join.
+    let (ok, stderr) = child("concurrent");
+    assert!(
+        !ok,
+        "the two-mutator model missed the lost objects:\n{stderr}"
+    );
     assert!(
         stderr.contains("shadow model ["),
         "unexpected failure: {stderr}"
