@@ -34,7 +34,10 @@ cargo +nightly fuzz run shadow_model corpus/shadow_model -- \
     -rss_limit_mb=4096 -print_final_stats=1 2>&1 | tee "$log" | grep -E '^(#[0-9]+\s+(INITED|DONE|NEW)|==|thread|shadow model|SUMMARY|stat::)' | tail -40
 status="${PIPESTATUS[0]}"
 set -e
-execs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1)"
-rate="$(grep -E '^#[0-9]+\s+DONE' "$log" | sed -E 's/.*exec\/s: ([0-9]+).*/\1/' | tail -1)"
-echo "fuzz shadow_model: ${execs:-?} executions in ${secs}s (${rate:-?} exec/s), exit status $status"
+execs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1 || true)"
+rate="$(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}' | tail -1 || true)"
+if [ "$status" != 0 ]; then
+    grep -E 'Test unit written to|panicked at|^shadow model' "$log" || true
+fi
+echo "fuzz shadow_model: ${execs:-?} executions (limit ${secs}s, ${rate:-?} exec/s), exit status $status"
 exit "$status"
