@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Fuzzes the shadow model (fuzz_targets/shadow_model.rs) for SECONDS
+# (default 30), with libFuzzer under AddressSanitizer (cargo fuzz's
+# default). Installs what it needs if missing: a nightly toolchain
+# (cargo fuzz needs -Zsanitizer) and cargo-fuzz. The corpus is kept in
+# fuzz/corpus/shadow_model (not committed); a crash leaves its input in
+# fuzz/artifacts/shadow_model/ and fails the script. Prints the number of
+# executions and their rate.
+#
+#   bash fuzz/run.sh [SECONDS]
+#   cargo +nightly fuzz run shadow_model artifacts/shadow_model/crash-...   # replay
+set -euo pipefail
+secs="${1:-30}"
+cd "$(dirname "$0")"
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    rustup toolchain install nightly --profile minimal
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install cargo-fuzz --locked
+fi
+
+mkdir -p corpus/shadow_model
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+# -rss_limit_mb: every run builds a heap (two threads, arenas reserved
+# lazily); ASan's shadow memory raises the resident size.
+# -len_control=0: inputs up to -max_len from the start (libFuzzer would
+# otherwise grow them slowly, and a short run would try only a handful of
+# operations per input).
+set +e
+cargo +nightly fuzz run shadow_model corpus/shadow_model -- \
+    -max_total_time="$secs" -max_len=1024 -len_control=0 \
+    -rss_limit_mb=4096 -print_final_stats=1 2>&1 | tee "$log" | grep -E '^(#[0-9]+\s+(INITED|DONE|NEW)|==|thread|shadow model|SUMMARY|stat::)' | tail -40
+status="${PIPESTATUS[0]}"
+set -e
+execs="$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}' | tail -1 || true)"
+rate="$(grep -E '^stat::average_exec_per_sec' "$log" | awk '{print $2}' | tail -1 || true)"
+if [ "$status" != 0 ]; then
+    grep -E 'Test unit written to|panicked at|^shadow model' "$log" || true
+fi
+echo "fuzz shadow_model: ${execs:-?} executions (limit ${secs}s, ${rate:-?} exec/s), exit status $status"
+exit "$status"
