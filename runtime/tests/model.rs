@@ -243,18 +243,19 @@ fn the_model_catches_a_lost_object() {
     shadow::run_single(&Config::from_byte(0), &chain);
     let exe = std::env::current_exe().unwrap();
     let child = |mode: &str| {
-        let out = Command::new(&exe)
-            .args(["--exact", "the_model_catches_a_lost_object", "--nocapture"])
-            .env(CHILD, mode)
-            // The collector's own verifiers would catch the lost objects
-            // first (checkmark, the snapshot and heap verifiers; efence
-            // finds the dangling pointer): this shows the model alone.
-            .env_remove("SPANHEAP_CHECKMARK")
-            .env_remove("SPANHEAP_SATB")
-            .env_remove("SPANHEAP_VERIFY")
-            .env_remove("SPANHEAP_EFENCE")
-            .output()
-            .unwrap();
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--exact", "the_model_catches_a_lost_object", "--nocapture"])
+            .env(CHILD, mode);
+        // Without the CI passes' debug settings: the collector's own
+        // verifiers (checkmark, the snapshot and heap verifiers; efence or
+        // an early sweep finding the dangling pointer) would catch the
+        // lost objects first, and this shows the model alone.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SPANHEAP_") && k != CHILD {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd.output().unwrap();
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -267,14 +268,17 @@ fn the_model_catches_a_lost_object() {
         "unexpected failure: {stderr}"
     );
     // The two-mutator variant: both threads build the chain; the loss
-    // is found at the join.
+    // is found at the join — or, when a collection running meanwhile
+    // freed a lost object's whole span and then met a pointer into it,
+    // by the marker's own foreign-pointer check first (about one run in
+    // six here): either way the loss does not go unnoticed.
     let (ok, stderr) = child("concurrent");
     assert!(
         !ok,
         "the two-mutator model missed the lost objects:\n{stderr}"
     );
     assert!(
-        stderr.contains("shadow model ["),
+        stderr.contains("shadow model [") || stderr.contains("that is not in this heap"),
         "unexpected failure: {stderr}"
     );
     let (ok, stderr) = child("search");
