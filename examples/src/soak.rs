@@ -1369,6 +1369,21 @@ fn main() -> ExitCode {
         FINALIZERS_SET.load(Ordering::SeqCst),
         FINALIZERS_RUN.load(Ordering::SeqCst),
     );
+    if let Some(rss) = rss_bytes() {
+        // What the RSS holds besides the heap's resident pages: the span
+        // and bitmap metadata, and the rest (the system allocator's
+        // memory — `Box`/`String` payloads, vectors —, stacks, code).
+        let kept = st.mem.heap_sys.saturating_sub(st.mem.heap_released);
+        let meta = st.mem.gc_sys + st.mem.mspan_inuse;
+        println!(
+            "rss at the end: {:.1} MiB = heap pages kept {:.1} MiB + heap metadata {:.1} MiB + \
+             other {:.1} MiB (system allocator, stacks, code)",
+            mib(rss),
+            mib(kept),
+            mib(meta),
+            mib(rss.saturating_sub(kept + meta)),
+        );
+    }
     let leak = LeakCheck::new(&samples, wall.as_secs_f64().min(total));
     if let Some(l) = &leak {
         println!(
