@@ -468,8 +468,29 @@ struct SweeperCtl {
     stop: bool,
 }
 
+/// Aborts the process if it is dropped while its thread unwinds: a
+/// collector or sweeper thread that panics (a failed heap check such as
+/// "marked free object in span", or a bug) leaves a cycle or a sweep half
+/// done, and every mutator waiting for it would wait forever. Go throws
+/// in the same places. (Not under loom, where `fatal` panics and the
+/// model reports the first panic itself.)
+struct AbortOnUnwind(&'static str);
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        let unwinding = std::thread::panicking(); // sync-shim: allow (a query, no primitive)
+        if !cfg!(loom) && unwinding {
+            fatal(&format!(
+                "the {} thread panicked (message above); the heap cannot go on",
+                self.0
+            ));
+        }
+    }
+}
+
 impl Sweeper {
     fn run(&self) {
+        let _abort = AbortOnUnwind("background sweeper");
         loop {
             {
                 let mut c = self.ctl.lock();
@@ -922,6 +943,7 @@ impl Inner {
     /// `gcMarkDone` / `gcMarkTermination` are all this thread, helped by
     /// the mark pool and by assists).
     fn gc_main(&self) {
+        let _abort = AbortOnUnwind("collector");
         loop {
             let forced = {
                 let mut c = self.ctl.lock();

@@ -535,3 +535,102 @@ fn snapshot_verifier_catches_a_collector_that_loses_objects() {
         "stderr: {err}"
     );
 }
+
+const ZOMBIE_CHILD: &str = "SPANHEAP_VERIFIERS_ZOMBIE_CHILD";
+
+/// A collector that loses objects ends up marking a freed slot (a
+/// pointer to a dead object survives in a live one); the sweep's zombie
+/// check ("marked free object in span", Go's) must then stop the process
+/// — by a panic in the mutator that swept, or an abort if the collector
+/// or the background sweeper did — never leave it hanging on a cycle that
+/// will not end.
+#[test]
+fn a_zombie_found_at_sweep_stops_the_process() {
+    if std::env::var(ZOMBIE_CHILD).is_ok() {
+        // Links without drop glue: a freed one keeps its old contents
+        // (no poisoning), so the broken mark can follow it safely.
+        #[derive(Trace)]
+        struct Link<'gc> {
+            next: GcCell<'gc, Option<Gc<'gc, Link<'gc>>>>,
+        }
+        let h = Heap::builder()
+            .__fault_lose_every(7)
+            .checkmark(false)
+            .verify_snapshot(false)
+            .poison_freed(false)
+            .never_reuse(false)
+            .gc_off()
+            .build()
+            .unwrap();
+        #[derive(Trace)]
+        struct Hub<'gc> {
+            v: GcRefCell<'gc, Vec<Gc<'gc, Link<'gc>>>>,
+        }
+        let mut m = h.mutator();
+        let hub = m.scope(|cx| {
+            let v = (0..200)
+                .map(|_| {
+                    cx.alloc(Link {
+                        next: GcCell::new(None),
+                    })
+                    .unwrap()
+                })
+                .collect();
+            cx.root(
+                cx.alloc(Hub {
+                    v: GcRefCell::new(v),
+                })
+                .unwrap(),
+            )
+        });
+        // Each mark loses the links it finds 7th, 14th, ...; rotating the
+        // hub between marks makes the next one find others first, so it
+        // marks links the previous sweep freed (zombies), which the sweep
+        // after it finds.
+        for _ in 0..4 {
+            h.collect();
+            m.scope(|cx| hub.get(cx).v.borrow_mut(cx).rotate_left(1));
+        }
+        return;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_zombie_found_at_sweep_stops_the_process",
+            "--nocapture",
+        ])
+        .env(ZOMBIE_CHILD, "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    // Not a timing assertion: a backstop so that a hang fails the test
+    // instead of the CI run.
+    let mut status = None;
+    for _ in 0..1200 {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    if status.is_none() {
+        let _ = child.kill();
+        panic!(
+            "the process hung after the zombie check fired: {}",
+            reader.join().unwrap()
+        );
+    }
+    let err = reader.join().unwrap();
+    assert!(
+        !status.unwrap().success(),
+        "the broken collector went unnoticed: {err}"
+    );
+    assert!(err.contains("marked free object in span"), "stderr: {err}");
+}
