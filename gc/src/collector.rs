@@ -409,7 +409,11 @@ pub(crate) struct Inner {
     /// A cycle is running (requests that do not queue are ignored).
     cycle_active: AtomicBool,
     roots: SlotTable,
-    weaks: SlotTable,
+    /// Shared (not only owned here) so that a heap object holding weak
+    /// slots — an ephemeron table — can keep the table alive without
+    /// keeping the collector alive: a `Collector` reachable from one of
+    /// its own objects would never be torn down.
+    weaks: Arc<SlotTable>,
     /// Root slots dropped while marking: they keep their object (Yuasa's
     /// deletion barrier for roots) until the mark ends.
     deferred_roots: Mutex<Vec<Slot>>,
@@ -615,7 +619,7 @@ impl Collector {
             done_cv: Condvar::new(),
             cycle_active: AtomicBool::new(false),
             roots: SlotTable::new(),
-            weaks: SlotTable::new(),
+            weaks: Arc::new(SlotTable::new()),
             deferred_roots: Mutex::new(Vec::new()),
             drop_panics,
             sweeper: Mutex::new(sweeper),
@@ -659,6 +663,14 @@ impl Collector {
     /// The weak-reference table.
     pub fn weaks(&self) -> &SlotTable {
         &self.inner.weaks
+    }
+
+    /// The weak-reference table, shared: for a heap object that owns weak
+    /// slots (an ephemeron table), which must hold the table but must not
+    /// hold an `Arc<Collector>` — the heap owns its objects, so such an
+    /// object would keep its own heap from ever being torn down.
+    pub fn weaks_shared(&self) -> Arc<SlotTable> {
+        self.inner.weaks.clone()
     }
 
     /// Drops a root slot: at once outside a mark; during a mark the slot

@@ -30,7 +30,7 @@ use crate::trace::{Rebrand, Trace};
 use spanheap_gc::heap::AllocError;
 use spanheap_gc::sync::atomic::Ordering;
 use spanheap_gc::sync::{Arc, Mutex};
-use spanheap_gc::{Collector, Slot, Tracer};
+use spanheap_gc::{Slot, SlotTable, Tracer};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 
@@ -66,7 +66,11 @@ struct Entry<V> {
 /// ```
 pub struct EphemeronMap<'gc, K: 'gc, V> {
     entries: Mutex<HashMap<usize, Entry<V>>>,
-    c: Arc<Collector>,
+    /// The heap's weak table, which the keys' slots belong to. Not an
+    /// `Arc<Collector>`: the map lives in the heap, and a heap object
+    /// holding its own collector would keep the heap alive forever (never
+    /// torn down, its objects never dropped, its arenas never unmapped).
+    weaks: Arc<SlotTable>,
     _brand: Brand<'gc, K>,
 }
 
@@ -83,7 +87,7 @@ where
     pub fn new(cx: &'gc Scope<'_>) -> Result<Gc<'gc, Self>, AllocError> {
         let map = cx.alloc(EphemeronMap {
             entries: Mutex::new(HashMap::new()),
-            c: cx.collector().clone(),
+            weaks: cx.collector().weaks_shared(),
             _brand: PhantomData,
         })?;
         // SAFETY: `map` is a live table that `process::<K, V>` processes,
@@ -107,15 +111,15 @@ where
                     // A dead entry at a reused address: a new key.
                     // SAFETY: the slot came from this collector's weak
                     // table and is replaced here, never used again.
-                    unsafe { self.c.weaks().remove(en.key) };
+                    unsafe { self.weaks.remove(en.key) };
                     *en = Entry {
-                        key: self.c.weaks().insert(a),
+                        key: self.weaks.insert(a),
                         value,
                     };
                     None
                 }
                 None => {
-                    let key = self.c.weaks().insert(a);
+                    let key = self.weaks.insert(a);
                     e.insert(a, Entry { key, value });
                     None
                 }
@@ -150,7 +154,7 @@ where
         let was_live = live(&en);
         // SAFETY: the entry's slot came from this collector's weak table
         // and its entry is gone (read above, not used again).
-        unsafe { self.c.weaks().remove(en.key) };
+        unsafe { self.weaks.remove(en.key) };
         if !was_live {
             return None;
         }
@@ -180,15 +184,15 @@ where
             }
             // SAFETY: the slot came from this collector's weak table and
             // its entry is dropped here.
-            unsafe { self.c.weaks().remove(en.key) };
+            unsafe { self.weaks.remove(en.key) };
             false
         });
     }
 }
 
 fn live_slot(s: Slot) -> bool {
-    // SAFETY: a slot of a live entry, from a table that lives as long as
-    // the map's collector.
+    // SAFETY: a slot of a live entry of a map, from the weak table that
+    // the map keeps alive (its `weaks`).
     unsafe { s.get() }.load(Ordering::Acquire) != 0
 }
 
@@ -256,7 +260,7 @@ impl<K, V> Drop for EphemeronMap<'_, K, V> {
         for (_, en) in self.entries.get_mut().drain() {
             // SAFETY: each slot came from this collector's weak table and
             // its entry goes with the map.
-            unsafe { self.c.weaks().remove(en.key) };
+            unsafe { self.weaks.remove(en.key) };
         }
     }
 }

@@ -133,6 +133,47 @@ fn remove_and_replace() {
     assert_eq!(s.weak_refs, 0, "key slots are released");
 }
 
+/// A map must not keep its own heap alive: once every handle is gone the
+/// heap is torn down and the objects still in it are dropped, whether the
+/// map is still reachable from a root or garbage not yet swept.
+/// (Regression: the map held an `Arc` of its collector, so a heap that
+/// held a map was never torn down — its objects never dropped, its arenas
+/// never unmapped. Found by LeakSanitizer, `.ci/sanitizers.sh asan`.)
+#[test]
+fn a_heap_holding_a_map_is_torn_down_with_its_last_handle() {
+    for keep_map_rooted_until_the_end in [false, true] {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let h = heap();
+        let mut m = h.mutator();
+        let (map, key) = m.scope(|cx| {
+            let map = Map::new(cx).unwrap();
+            let k = cx.alloc(obj(1, None, &drops)).unwrap();
+            map.insert(cx, k, cx.alloc(obj(2, None, &drops)).unwrap());
+            (cx.root(map), cx.root(k))
+        });
+        if !keep_map_rooted_until_the_end {
+            drop(map);
+            drop(key);
+            h.collect();
+            // The map is garbage now; the key and value went with it or
+            // go at teardown.
+            drop(h);
+            drop(m);
+        } else {
+            drop(h);
+            drop(m);
+            drop(key);
+            // The last handle of the heap: a root of the map itself.
+            drop(map);
+        }
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            2,
+            "teardown dropped the key and value (map rooted to the end: {keep_map_rooted_until_the_end})"
+        );
+    }
+}
+
 /// One thread keeps keys rooted in a ring and inserts entries (values
 /// reachable only through the map) while paced collections run; the
 /// main thread checks that every rooted key's value is intact, and in
