@@ -333,11 +333,13 @@ fn a_deep_box_chain_inside_an_object_is_traced_without_overflow() {
         // The write barrier traces on the mutator's own thread: the first
         // mutable borrow of a `GcRefCell` during a mark shades the whole
         // contents into this thread's barrier buffer.
-        let collector = {
-            let h = h.clone();
-            std::thread::spawn(move || h.collect())
-        };
-        m.scope(|cx| {
+        let collector = m.scope(|cx| {
+            // Requested from inside this scope, the cycle cannot end
+            // before this mutator has acknowledged its mark.
+            let collector = {
+                let h = h.clone();
+                std::thread::spawn(move || h.collect())
+            };
             while !cx.__barrier_on() {
                 cx.safepoint();
                 std::thread::yield_now();
@@ -345,6 +347,8 @@ fn a_deep_box_chain_inside_an_object_is_traced_without_overflow() {
             let hd = holder.get(cx);
             let c = hd.chain.borrow_mut(cx);
             check_chain(&c, n, EVERY);
+            drop(c);
+            collector
         });
         collector.join().unwrap();
         h.collect(); // sweeps what the barrier's cycle left unmarked
