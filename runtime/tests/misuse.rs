@@ -184,15 +184,35 @@ fn garbage_many_times_the_hard_heap_limit_is_collected_not_refused() {
         .unwrap();
     let mut m = h.mutator();
     // 640 MiB of garbage through a 64 MiB limit, in 256 KiB objects, one
-    // scope (one safepoint) per 4 MiB.
+    // scope (one safepoint) per 4 MiB. The pacer's cycles (goal: 4 MiB
+    // and up) keep the heap far below the limit; should a starved
+    // collector thread let the mutator reach it anyway, the error is an
+    // `Err` that one `collect()` clears (never an abort, never a second
+    // refusal).
+    let mut refused = 0;
     for _ in 0..160 {
-        m.scope(|cx| {
+        let r = m.scope(|cx| {
             for _ in 0..16 {
-                cx.alloc([5u8; 256 << 10]).unwrap();
+                cx.alloc([5u8; 256 << 10])?;
             }
+            Ok::<_, AllocError>(())
         });
+        if let Err(e) = r {
+            assert!(matches!(e, AllocError::HeapLimit { .. }), "{e:?}");
+            refused += 1;
+            h.collect();
+            m.scope(|cx| cx.alloc([5u8; 256 << 10]).map(|_| ()))
+                .unwrap_or_else(|e| panic!("still refused after a collection: {e}"));
+        }
     }
-    assert!(h.stats().num_gc > 0);
+    let s = h.stats();
+    assert!(s.num_gc > 0);
+    assert!(refused < 160, "every round was refused");
+    assert!(
+        s.mem.heap_inuse <= limit as u64,
+        "{} in use",
+        s.mem.heap_inuse
+    );
 }
 
 #[test]
@@ -462,4 +482,39 @@ fn entering_a_scope_from_a_collected_objects_drop_panics_and_is_counted() {
     assert_eq!(reached.load(Ordering::SeqCst), 0);
     // The heap still works.
     m.scope(|cx| assert_eq!(*cx.alloc(3u64).unwrap(), 3));
+}
+
+#[test]
+fn after_a_heap_limit_error_a_collection_makes_room_from_garbage() {
+    // With proportional collections off (GOGC=off, no soft limit), only
+    // the user collects: the hard limit is reached with the heap full of
+    // garbage. One `collect()` must be enough for the next allocation to
+    // succeed — the allocator sweeps the dead spans before refusing.
+    let limit = 64 * MIB;
+    let h = Heap::builder()
+        .arena_size(4 * MIB)
+        .heap_limit(limit)
+        .gc_off()
+        .background_sweep(false)
+        .build()
+        .unwrap();
+    let mut m = h.mutator();
+    for round in 0..3 {
+        let mut n = 0;
+        let err = loop {
+            match m.scope(|cx| cx.alloc([6u8; 256 << 10]).map(|_| ())) {
+                Ok(()) => n += 1,
+                Err(e) => break e,
+            }
+            assert!(n < 1000, "the limit never refused an allocation");
+        };
+        assert!(matches!(err, AllocError::HeapLimit { .. }), "{err:?}");
+        assert!(
+            n >= 200,
+            "round {round}: refused after only {n} allocations"
+        );
+        h.collect();
+        m.scope(|cx| cx.alloc([6u8; 256 << 10]).map(|_| ()))
+            .unwrap_or_else(|e| panic!("round {round}: still refused after a collection: {e}"));
+    }
 }
