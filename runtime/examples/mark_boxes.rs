@@ -25,7 +25,7 @@ struct Holder<'gc> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let boxes: usize = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
-    let cycles: u32 = args.next().map_or(Ok(20), |a| a.parse())?;
+    let cycles: u32 = args.next().map_or(Ok(20), |a| a.parse())?.max(1);
     let h = Heap::builder().mark_workers(1).build()?;
     let mut m = h.mutator();
     let keep: Root<Holder<'static>> = m.scope(|cx| {

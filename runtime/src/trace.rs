@@ -89,13 +89,63 @@ pub(crate) const RED_ZONE: usize = 64 << 10;
 /// Size (bytes) of each stack segment [`nested`] allocates.
 pub(crate) const STACK_SEGMENT: usize = 4 << 20;
 
+std::thread_local! {
+    /// The lowest stack address (plus [`RED_ZONE`]) at which [`nested`]
+    /// may run `f` in place on this thread's current stack segment;
+    /// `usize::MAX` while unknown (so the first call takes the slow path
+    /// and learns it from `stacker`). Const-initialised, no destructor: one
+    /// thread-local load.
+    static LOW_WATER: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
 /// Runs `f` — the `trace` of a container's contents, one level deeper in
 /// a value — on this stack if [`RED_ZONE`] bytes are left, else on a new
-/// heap-allocated stack segment (see the module docs). Costs a stack
-/// pointer read and a thread-local load per call.
+/// heap-allocated stack segment (see the module docs). The fast path is
+/// the address of a local (the stack pointer, give or take a frame)
+/// compared with a thread-local bound.
 #[inline(always)]
 fn nested(f: impl FnOnce()) {
-    stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f)
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    if sp > LOW_WATER.with(|l| l.get()) {
+        f()
+    } else {
+        nested_slow(f)
+    }
+}
+
+/// [`nested`] when the bound is unknown or reached: learn this segment's
+/// bound from `stacker`, and run `f` on a new segment if the red zone is
+/// reached. While `f` runs there, the bound is that of the new segment
+/// (learnt at its first nested call); the old one is restored after.
+#[cold]
+#[inline(never)]
+fn nested_slow(f: impl FnOnce()) {
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    match stacker::remaining_stack() {
+        Some(left) if left > RED_ZONE => {
+            // `sp - left` is the segment's end (stacks grow down on every
+            // target stacker supports but a few we do not build for);
+            // keep RED_ZONE above it.
+            LOW_WATER.with(|l| l.set((sp - left).saturating_add(RED_ZONE)));
+            f()
+        }
+        Some(_) => {
+            /// Puts the outer segment's bound back, also if `f` unwinds.
+            struct Restore(usize);
+            impl Drop for Restore {
+                fn drop(&mut self) {
+                    LOW_WATER.with(|l| l.set(self.0));
+                }
+            }
+            let _outer = Restore(LOW_WATER.with(|l| l.replace(usize::MAX)));
+            stacker::grow(STACK_SEGMENT, f);
+        }
+        // The stack's extent is unknown on this platform: let stacker
+        // decide (it then never grows).
+        None => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f),
+    }
 }
 
 /// Types without GC pointers whose brand is nothing.
