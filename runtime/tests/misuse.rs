@@ -495,6 +495,7 @@ fn after_a_heap_limit_error_a_collection_makes_room_from_garbage() {
         .arena_size(4 * MIB)
         .heap_limit(limit)
         .gc_off()
+        .stress(None) // (whatever SPANHEAP_GCSTRESS says)
         .background_sweep(false)
         .build()
         .unwrap();
