@@ -532,7 +532,7 @@ impl Drop for TracePanicGuard {
     #[cold]
     #[inline(never)]
     fn drop(&mut self) {
-        let thread = std::thread::current();
+        let thread = crate::sync::thread::current();
         crate::collector::fatal(&format!(
             "`Trace::trace` of `{}` panicked on thread {}; the mark cannot complete \
              (a reachable object could be freed)",
