@@ -40,4 +40,4 @@ pub use slots::{Slot, SlotTable};
 pub use spanheap_heap as heap;
 pub use spanheap_heap::sync;
 pub use stats::{CycleTrace, GcStats};
-pub use tracer::Tracer;
+pub use tracer::{TracePanicGuard, Tracer};

@@ -270,9 +270,11 @@ impl<'h> Tracer<'h> {
         // SAFETY: obligation 1: a scan object starts with its header.
         let info = unsafe { header_of(base) };
         self.scanned_objects += 1;
+        let guard = TracePanicGuard(info.name);
         // SAFETY: `base + value_offset` holds the initialised value `info`
         // describes (object.rs invariants, obligation 1).
         unsafe { (info.trace)((base + info.value_offset) as *const u8, self) };
+        guard.disarm();
     }
 
     /// A tracer that only records the addresses reported to it, appending
@@ -496,6 +498,47 @@ impl<'h> Tracer<'h> {
             Mode::Mark | Mode::Record(_) => &[],
             Mode::Check { unmarked, .. } => unmarked,
         }
+    }
+}
+
+/// Aborts the process if the `Trace::trace` call it guards unwinds.
+///
+/// A `trace` that panics has not reported all of its object's pointers:
+/// the mark cannot complete, and finishing the cycle would free objects
+/// that are still reachable. Unwinding further is no better — a marker
+/// that unwinds out of the collector thread, a mark worker or a mark
+/// assist leaves the cycle waiting forever, and one that unwinds out of
+/// the write barrier leaves a stored pointer unshaded. So the guard's
+/// `Drop`, which runs only while unwinding (the normal path
+/// [`disarm`](TracePanicGuard::disarm)s it with `mem::forget`: no code, no
+/// flag), reports the type and aborts. The panic's own message has been
+/// printed by the panic hook just before.
+///
+/// Markers guard each object they scan ([`Tracer`]'s scan); the typed
+/// layer guards the write barrier's and the ephemeron passes' `trace`
+/// calls, which do not go through a scan.
+#[must_use = "a guard protects the code until it is disarmed"]
+pub struct TracePanicGuard(pub fn() -> &'static str);
+
+impl TracePanicGuard {
+    /// The guarded call returned normally: forget the guard.
+    #[inline(always)]
+    pub fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for TracePanicGuard {
+    #[cold]
+    #[inline(never)]
+    fn drop(&mut self) {
+        let thread = crate::sync::thread::current();
+        crate::collector::fatal(&format!(
+            "`Trace::trace` of `{}` panicked on thread {}; the mark cannot complete \
+             (a reachable object could be freed)",
+            (self.0)(),
+            thread.name().unwrap_or("<unnamed>")
+        ))
     }
 }
 

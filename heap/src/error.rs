@@ -109,7 +109,13 @@ pub enum ConfigError {
     BadMaxObjectSize(usize),
     /// `heap_limit` must be at least one arena.
     BadHeapLimit(usize),
+    /// The collector's `mark_workers` must be between 1 and
+    /// [`MAX_MARK_WORKERS`] (checked by the typed layer's builder).
+    BadMarkWorkers(usize),
 }
+
+/// The most mark workers a collector may be configured with.
+pub const MAX_MARK_WORKERS: usize = 256;
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -124,6 +130,10 @@ impl fmt::Display for ConfigError {
             ConfigError::BadHeapLimit(n) => {
                 write!(f, "heap_limit {n} must be at least one arena")
             }
+            ConfigError::BadMarkWorkers(n) => write!(
+                f,
+                "mark_workers {n} must be between 1 and {MAX_MARK_WORKERS}"
+            ),
         }
     }
 }

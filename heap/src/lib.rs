@@ -84,7 +84,7 @@ pub mod stats;
 pub mod sweep;
 pub mod sync;
 
-pub use error::{AllocError, ConfigError};
+pub use error::{AllocError, ConfigError, MAX_MARK_WORKERS};
 pub use mcache::{AllocRequest, MCache, TINY_SPAN_CLASS};
 pub use mcentral::MCentral;
 pub use mheap::{CHUNK_BYTES, DEFAULT_ARENA_SIZE, FreeHook, HeapConfig, MHeap, ObjectRef};

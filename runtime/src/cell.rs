@@ -460,9 +460,12 @@ impl<T: Trace> Drop for GcRefMut<'_, T> {
 /// `core` must be the mutator of a scope open on this thread (callers
 /// hold a borrow of that scope).
 pub(crate) fn shade_all<T: Trace>(core: &MutatorCore, value: &T) {
+    // A panicking `trace` would leave pointers unshaded: abort instead.
+    let guard = spanheap_gc::TracePanicGuard(std::any::type_name::<T>);
     // SAFETY: `core` is the mutator of a scope open on this thread (the
     // callers' borrow of the scope proves it), inside that scope.
     unsafe { core.shade_with(|r| value.trace(r)) };
+    guard.disarm();
 }
 
 // SAFETY: reports the contents, read only when no writer can run: a

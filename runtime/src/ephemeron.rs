@@ -211,11 +211,14 @@ unsafe fn process<V: Trace>(table: *const u8, t: &mut Tracer<'_>) {
     // appears in a PhantomData).
     let map = unsafe { &*(table as *const EphemeronMap<'static, (), V>) };
     let e = map.entries.lock();
+    // A panicking `trace` would leave the mark incomplete: abort instead.
+    let guard = spanheap_gc::TracePanicGuard(std::any::type_name::<V>);
     for (&a, en) in e.iter() {
         if live(en) && t.is_marked(a) {
             en.value.trace(t);
         }
     }
+    guard.disarm();
 }
 
 // SAFETY: reports nothing to markers (the collector's ephemeron passes

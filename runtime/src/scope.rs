@@ -125,9 +125,12 @@ impl HeapBuilder {
     /// Mark workers per collection, the collecting thread included
     /// (default: a quarter of the hardware threads, rounded up, at most 8
     /// — Go's 25 % GC CPU goal; `SPANHEAP_MARKWORKERS`). Heaps under 8 MiB
-    /// are marked by one thread regardless.
+    /// are marked by one thread regardless. [`HeapBuilder::build`] refuses
+    /// 0 and more than 256 ([`ConfigError::BadMarkWorkers`]).
+    ///
+    /// [`ConfigError::BadMarkWorkers`]: spanheap_heap::ConfigError::BadMarkWorkers
     pub fn mark_workers(mut self, n: usize) -> Self {
-        self.config.mark_workers = n.max(1);
+        self.config.mark_workers = n;
         self
     }
 
@@ -195,7 +198,19 @@ impl HeapBuilder {
     }
 
     /// Builds the heap. No memory is reserved until the first allocation.
+    ///
+    /// # Errors
+    /// [`BuildError::Config`] for an invalid setting (arena size, maximum
+    /// object size, heap limit, mark workers: see
+    /// [`ConfigError`](spanheap_heap::ConfigError)); the other variants if
+    /// the collector's threads cannot start.
     pub fn build(self) -> Result<Heap, BuildError> {
+        let w = self.config.mark_workers;
+        if !(1..=spanheap_heap::MAX_MARK_WORKERS).contains(&w) {
+            return Err(BuildError::Config(
+                spanheap_heap::ConfigError::BadMarkWorkers(w),
+            ));
+        }
         Ok(Heap {
             c: Collector::new(self.config)?,
         })

@@ -21,6 +21,23 @@
 //!    `Gc` (other objects may already be freed when it runs; the derive
 //!    forbids `Drop` impls altogether).
 //!
+//! Deep values: marking follows `Gc` edges with an explicit grey stack,
+//! but a value's own nesting — a list of `Box`es, a tree of `Vec`s inside
+//! one object — is traced by recursion through these impls, one native
+//! frame (or a few) per level. The impls of the containers a recursive
+//! type can go through (`Box`, `Box<[T]>`, the std collections) therefore
+//! run the nested `trace` through `stacker::maybe_grow`: when less than
+//! [`RED_ZONE`] bytes of stack are left, the rest of the recursion runs on
+//! a new [`STACK_SEGMENT`]-byte stack allocated on the heap (freed when it
+//! returns). A 10-million-deep `Box` chain is traced this way on the
+//! collector's 2 MiB threads (`tests/deep.rs`). Not an explicit work list:
+//! a `trace` may hold a guard only while it runs (a `GcRefCell`'s claim),
+//! so contents cannot be deferred past the call that reached them. A
+//! hand-written impl that recurses through its own pointers should call
+//! `Trace::trace` on a `Box` (or call `stacker` itself) for the same
+//! protection. (Dropping such a value is Rust's drop glue, recursive for a
+//! `Box` list: give the list type an iterative `Drop`.)
+//!
 //! [`Root`]: crate::Root
 //! [`Weak`]: crate::Weak
 
@@ -62,6 +79,78 @@ pub unsafe trait Trace {
 pub unsafe trait Rebrand {
     /// `Self` with brand `'gc`.
     type At<'gc>: Trace + Rebrand + 'gc;
+}
+
+/// Stack (bytes) a nested `trace` needs left on the current stack to run
+/// there; below it, [`nested`] moves to a new segment. Far more than any
+/// one level of a derived or std `trace` uses.
+pub(crate) const RED_ZONE: usize = 64 << 10;
+
+/// Size (bytes) of each stack segment [`nested`] allocates.
+pub(crate) const STACK_SEGMENT: usize = 4 << 20;
+
+std::thread_local! {
+    /// The lowest stack address (plus [`RED_ZONE`]) at which [`nested`]
+    /// may run `f` in place on this thread's current stack segment;
+    /// `usize::MAX` while unknown (so the first call takes the slow path
+    /// and learns it from `stacker`). Const-initialised, no destructor: one
+    /// thread-local load.
+    static LOW_WATER: std::cell::Cell<usize> = const { std::cell::Cell::new(usize::MAX) };
+}
+
+/// Runs `f` — the `trace` of a container's contents, one level deeper in
+/// a value — on this stack if [`RED_ZONE`] bytes are left, else on a new
+/// heap-allocated stack segment (see the module docs). The fast path is
+/// the address of a local (the stack pointer, give or take a frame)
+/// compared with a thread-local bound.
+#[inline(always)]
+fn nested(f: impl FnOnce()) {
+    // Loom runs its model threads on stacks of its own, which neither this
+    // cache nor stacker can see; its models' values are a few levels deep.
+    if cfg!(loom) {
+        return f();
+    }
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    if sp > LOW_WATER.with(|l| l.get()) {
+        f()
+    } else {
+        nested_slow(f)
+    }
+}
+
+/// [`nested`] when the bound is unknown or reached: learn this segment's
+/// bound from `stacker`, and run `f` on a new segment if the red zone is
+/// reached. While `f` runs there, the bound is that of the new segment
+/// (learnt at its first nested call); the old one is restored after.
+#[cold]
+#[inline(never)]
+fn nested_slow(f: impl FnOnce()) {
+    let here = 0u8;
+    let sp = std::ptr::addr_of!(here) as usize;
+    match stacker::remaining_stack() {
+        Some(left) if left > RED_ZONE => {
+            // `sp - left` is the segment's end (stacks grow down on every
+            // target stacker supports but a few we do not build for);
+            // keep RED_ZONE above it.
+            LOW_WATER.with(|l| l.set((sp - left).saturating_add(RED_ZONE)));
+            f()
+        }
+        Some(_) => {
+            /// Puts the outer segment's bound back, also if `f` unwinds.
+            struct Restore(usize);
+            impl Drop for Restore {
+                fn drop(&mut self) {
+                    LOW_WATER.with(|l| l.set(self.0));
+                }
+            }
+            let _outer = Restore(LOW_WATER.with(|l| l.replace(usize::MAX)));
+            stacker::grow(STACK_SEGMENT, f);
+        }
+        // The stack's extent is unknown on this platform: let stacker
+        // decide (it then never grows).
+        None => stacker::maybe_grow(RED_ZONE, STACK_SEGMENT, f),
+    }
 }
 
 /// Types without GC pointers whose brand is nothing.
@@ -146,7 +235,9 @@ unsafe impl<T: Trace> Trace for Box<T> {
     const NO_GC: bool = T::NO_GC;
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
-        (**self).trace(t)
+        if !T::NO_GC {
+            nested(|| (**self).trace(t))
+        }
     }
 }
 
@@ -156,7 +247,7 @@ unsafe impl<T: Trace> Trace for Box<[T]> {
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
         if !T::NO_GC {
-            self.iter().for_each(|x| x.trace(t))
+            nested(|| self.iter().for_each(|x| x.trace(t)))
         }
     }
 }
@@ -203,7 +294,7 @@ macro_rules! seq {
             #[inline]
             fn trace(&self, t: &mut Tracer<'_>) {
                 if !T::NO_GC {
-                    self.iter().for_each(|x| x.trace(t))
+                    nested(|| self.iter().for_each(|x| x.trace(t)))
                 }
             }
         }
@@ -221,7 +312,7 @@ unsafe impl<T: Trace, S: BuildHasher + 'static> Trace for HashSet<T, S> {
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
         if !T::NO_GC {
-            self.iter().for_each(|x| x.trace(t))
+            nested(|| self.iter().for_each(|x| x.trace(t)))
         }
     }
 }
@@ -232,10 +323,12 @@ unsafe impl<K: Trace, V: Trace, S: BuildHasher + 'static> Trace for HashMap<K, V
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
         if !(K::NO_GC && V::NO_GC) {
-            for (k, v) in self {
-                k.trace(t);
-                v.trace(t);
-            }
+            nested(|| {
+                for (k, v) in self {
+                    k.trace(t);
+                    v.trace(t);
+                }
+            })
         }
     }
 }
@@ -246,10 +339,12 @@ unsafe impl<K: Trace, V: Trace> Trace for BTreeMap<K, V> {
     #[inline]
     fn trace(&self, t: &mut Tracer<'_>) {
         if !(K::NO_GC && V::NO_GC) {
-            for (k, v) in self {
-                k.trace(t);
-                v.trace(t);
-            }
+            nested(|| {
+                for (k, v) in self {
+                    k.trace(t);
+                    v.trace(t);
+                }
+            })
         }
     }
 }
