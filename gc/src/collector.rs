@@ -1612,7 +1612,14 @@ impl Inner {
 
     /// Stops every mutator at its next handshake (checkmark mode).
     fn stop_world(&self) {
-        self.stop.store(true, Ordering::SeqCst);
+        // Under the park lock: a parked mutator reads `stop` and leaves
+        // `PARKED` under it too (`MutatorCore::park`), so once this store
+        // is done no mutator is on its way out of `park` — a `PARKED`
+        // seen below stays parked until `start_world`.
+        {
+            let _g = self.park.lock();
+            self.stop.store(true, Ordering::SeqCst);
+        }
         self.heap.request_handshake();
         loop {
             self.arm_ack_wait();
@@ -2181,8 +2188,15 @@ impl MutatorCore {
         while gc.stop.load(Ordering::SeqCst) {
             gc.park_cv.wait(&mut g);
         }
-        drop(g);
+        // Still under the lock: a `stop_world` that follows the one we
+        // woke from cannot see us `PARKED` while we return to run (it
+        // sets `stop` under this lock, then checks our state). Storing
+        // `IN` after the unlock let the next stop count a running
+        // mutator as stopped: checkmark then walked a heap it was
+        // mutating, and reported the objects still in its barrier buffer
+        // as lost (seen in stop-the-world mode, cycles back to back).
         inner.scope.store(IN, Ordering::SeqCst);
+        drop(g);
     }
 
     /// Moves the barrier buffer into the mark: marks each entry and shares
