@@ -21,7 +21,8 @@
 //! and so separates the two address ranges.
 //!
 //! ## Memory states (Go's `mem.go`), in bytes
-//! `reserved ≥ mapped = in_use + free`, and `free = released + dirty`:
+//! `reserved ≥ mapped = in_use + free` (plus, briefly, the pages the
+//! scavenger is releasing without the lock), and `free = released + dirty`:
 //! * reserved: arenas' address space (PROT_NONE until mapped);
 //! * mapped (`heap_sys`): committed chunk by chunk (4 MiB) as the heap grows;
 //! * in_use: pages in spans;
@@ -145,6 +146,10 @@ pub(crate) struct HeapLocked {
     /// in no span, poisoned. Counted in `pages_in_use` (they stay mapped
     /// and count against the heap limit).
     retired_pages: usize,
+    /// Pages the scavenger has taken out of the free set and is releasing
+    /// to the OS without the lock (`MHeap::scavenge`): neither free nor in
+    /// a span until it returns them.
+    scavenging_pages: usize,
     /// Committed bytes.
     pub(crate) mapped: usize,
 }
@@ -271,6 +276,7 @@ impl MHeap {
                 frontier_end: 0,
                 pages_in_use: 0,
                 retired_pages: 0,
+                scavenging_pages: 0,
                 mapped: 0,
             }),
             central,
@@ -716,6 +722,7 @@ impl MHeap {
                 break;
             };
             let addr = self.page_addr(&l, first);
+            l.scavenging_pages += n;
             // The run does not straddle arenas unless they are contiguous
             // in address (separator ordinals are never free).
             drop(l);
@@ -723,7 +730,10 @@ impl MHeap {
             // `scavenge_take` marked allocated, so no span uses them and no
             // allocation can take them until `scavenge_return`.
             unsafe { os::release(addr, n << PAGE_SHIFT) };
-            self.lock.lock().pages.scavenge_return(first, n);
+            let mut l = self.lock.lock();
+            l.pages.scavenge_return(first, n);
+            l.scavenging_pages -= n;
+            drop(l);
             self.stats.record_scavenge(n << PAGE_SHIFT);
             released += n << PAGE_SHIFT;
         }
@@ -853,9 +863,10 @@ impl MHeap {
             }
         }
         let free = l.pages.free_pages() << PAGE_SHIFT;
-        if l.mapped != (l.pages_in_use << PAGE_SHIFT) + free {
+        let scavenging = l.scavenging_pages << PAGE_SHIFT;
+        if l.mapped != (l.pages_in_use << PAGE_SHIFT) + free + scavenging {
             return Err(format!(
-                "mapped {} != in_use {} + free {free}",
+                "mapped {} != in_use {} + free {free} + being scavenged {scavenging}",
                 l.mapped,
                 l.pages_in_use << PAGE_SHIFT
             ));
