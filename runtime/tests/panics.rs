@@ -116,7 +116,14 @@ struct Holder<'gc> {
 #[test]
 fn a_panicking_trace_in_the_write_barrier_aborts_with_the_type_name() {
     if child_mode().is_some() {
-        let h = Heap::builder().background_sweep(false).build().unwrap();
+        // It waits inside a scope for its barrier to come on: only a
+        // concurrent mark turns it on (CI's SPANHEAP_STW pass would wait
+        // forever).
+        let h = Heap::builder()
+            .background_sweep(false)
+            .stop_the_world(false)
+            .build()
+            .unwrap();
         let mut m = h.mutator();
         let keep: Root<Holder<'static>> = m.scope(|cx| {
             cx.root(
