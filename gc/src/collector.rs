@@ -273,6 +273,9 @@ impl Drop for Elapsed<'_> {
 /// goal and there is no grey object to take (`MutatorCore::throttle`).
 const ASSIST_WAIT: Duration = Duration::from_millis(10);
 
+/// `Inner::gc_percent` for GOGC=off.
+const GC_OFF: u64 = u64::MAX;
+
 /// Bytes per heap page (the sweep assist's unit).
 const PAGE_BYTES: u64 = spanheap_heap::sizeclasses::PAGE_SIZE as u64;
 
@@ -305,6 +308,10 @@ pub struct Collector {
 pub(crate) struct Inner {
     heap: Arc<MHeap>,
     config: GcConfig,
+    /// GOGC now (`config.pacer.gc_percent` at first; `GC_OFF` for off),
+    /// changed by [`Collector::set_gc_percent`]. Read where a cycle sets
+    /// its goal.
+    gc_percent: AtomicU64,
     /// Registered and ready finalizers (`crate::finalizer`).
     finalizers: Mutex<crate::finalizer::Finalizers>,
     /// `finalizers.ready.len()`, readable without the lock.
@@ -529,6 +536,7 @@ impl Sweeper {
 impl Collector {
     /// A new collector with an empty heap, and its collector thread.
     pub fn new(config: GcConfig) -> Result<Arc<Collector>, BuildError> {
+        let gc_percent = AtomicU64::new(config.pacer.gc_percent.map_or(GC_OFF, u64::from));
         let drop_panics = Arc::new(AtomicU64::new(0));
         let dp = drop_panics.clone();
         let hook: spanheap_heap::FreeHook = Box::new(move |base| {
@@ -569,6 +577,7 @@ impl Collector {
             }),
             heap,
             config,
+            gc_percent,
             finalizers: Mutex::new(crate::finalizer::Finalizers::default()),
             finalizers_ready: AtomicUsize::new(0),
             finalizers_registered: crate::sync::unmodeled::AtomicUsize::new(0),
@@ -893,6 +902,35 @@ impl Collector {
                 return r.map_err(VerifyError);
             }
         }
+    }
+
+    /// Sets GOGC (`None`: off) and returns the previous setting (Go's
+    /// `debug.SetGCPercent`). The goal and trigger are recomputed at once
+    /// from the last cycle's marked heap, and a cycle is requested if the
+    /// heap is already past the new trigger. (A cycle ending at the same
+    /// moment may still set its goal with the old value; the next one
+    /// uses the new.)
+    pub fn set_gc_percent(&self, percent: Option<u32>) -> Option<u32> {
+        let i = &*self.inner;
+        let old = i
+            .gc_percent
+            .swap(percent.map_or(GC_OFF, u64::from), Ordering::Relaxed);
+        let mem = i.heap.stats();
+        let overhead = Overhead {
+            idle_resident: mem.heap_idle.saturating_sub(mem.heap_released),
+            metadata: mem.mspan_inuse + mem.gc_sys,
+        };
+        {
+            let mut h = i.history.lock();
+            let goal = heap_goal(&i.pacer(), h.heap_marked, overhead);
+            i.heap.set_gc_trigger(trigger(h.heap_marked, goal, 0));
+            h.heap_goal = goal;
+            if i.phase.load(Ordering::SeqCst) & MARKING == 0 {
+                i.assist_goal.store(goal, Ordering::Relaxed);
+            }
+        }
+        i.request(false);
+        (old != GC_OFF).then_some(old as u32)
     }
 
     /// Cycles completed so far.
@@ -1452,7 +1490,7 @@ impl Inner {
         };
         // The goal follows what the mark found reachable (objects
         // allocated black during the mark are mostly garbage by the next).
-        let goal = heap_goal(&self.config.pacer, marked_bytes, overhead);
+        let goal = heap_goal(&self.pacer(), marked_bytes, overhead);
         // How far past its trigger the heap grew by the end of this mark:
         // the room the next cycle must leave below its goal.
         let overshoot = (live_at_start + allocated).saturating_sub(heap.gc_trigger());
@@ -1659,6 +1697,15 @@ impl Inner {
         let _g = self.park.lock();
         self.stop.store(false, Ordering::SeqCst);
         self.park_cv.notify_all();
+    }
+
+    /// The pacer's settings now (GOGC as last set).
+    fn pacer(&self) -> crate::pacer::PacerConfig {
+        let p = self.gc_percent.load(Ordering::Relaxed);
+        crate::pacer::PacerConfig {
+            gc_percent: (p != GC_OFF).then_some(p as u32),
+            ..self.config.pacer
+        }
     }
 
     /// The heap verifier: [`MHeap::verify`] and the mcache of every

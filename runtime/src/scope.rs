@@ -270,6 +270,14 @@ impl Heap {
         self.c.census()
     }
 
+    /// Sets GOGC at run time (`None`: off) and returns the previous
+    /// setting, like Go's `debug.SetGCPercent`: the heap goal and the next
+    /// cycle's trigger follow at once (a collection starts if the heap is
+    /// already past the new trigger).
+    pub fn set_gc_percent(&self, percent: Option<u32>) -> Option<u32> {
+        self.c.set_gc_percent(percent)
+    }
+
     /// Checks the heap's structure: runs a full collection whose sweep
     /// termination stops the world and walks every span (bitmaps,
     /// `allocCount`, allocation cache, sweep generation against the list

@@ -2,7 +2,8 @@
 //! (allocations of every size class, scan and noscan, tiny and large;
 //! edge stores, removals and swaps; roots, weak references and
 //! finalizers made and dropped; safepoints, scope ends, full collections,
-//! a second mutator on another thread) and `support/shadow.rs` applies
+//! a second mutator on another thread, GOGC changed at run time) and
+//! `support/shadow.rs` applies
 //! each to a real heap and to a plain graph, checking after every step and
 //! every collection that the heap agrees with the graph (see that file
 //! for the exact checks). A failure shrinks to a minimal sequence.
@@ -52,6 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::EndScope),
         2 => Just(Op::Collect),
         1 => b().prop_map(|ops| Op::SpawnSecondMutator { ops }),
+        1 => b().prop_map(|p| Op::SetGcPercent { p }),
     ]
 }
 

@@ -606,6 +606,14 @@ pub enum Op {
     /// Runs the next `1 + ops % 16` operations on a second mutator, on
     /// another thread, then joins it.
     SpawnSecondMutator { ops: u8 },
+    /// Changes GOGC at run time ([`gogc_of`]`(p)`): off, 1, 10, 100 or
+    /// 400 (`Heap::set_gc_percent`). Nothing in the shadow changes.
+    SetGcPercent { p: u8 },
+}
+
+/// The GOGC setting a [`Op::SetGcPercent`] byte stands for.
+pub fn gogc_of(p: u8) -> Option<u32> {
+    [None, Some(1), Some(10), Some(100), Some(400)][usize::from(p % 5)]
 }
 
 impl Op {
@@ -656,7 +664,7 @@ impl Op {
             25..=26 => Op::EndScope,
             27..=29 => Op::Collect,
             30 => Op::SpawnSecondMutator { ops: next() },
-            _ => Op::Alloc { kind: next() },
+            _ => Op::SetGcPercent { p: next() },
         })
     }
 }
@@ -1318,6 +1326,9 @@ impl Model {
                 };
                 let a = self.fetch(cx, held, id);
                 self.check_obj(id, self.view_of(a, "verify"));
+            }
+            Op::SetGcPercent { p } => {
+                cx.heap().set_gc_percent(gogc_of(p));
             }
             Op::Safepoint | Op::EndScope | Op::Collect | Op::SpawnSecondMutator { .. } => {
                 unreachable!("boundary operations are run by the driver")
