@@ -870,14 +870,20 @@ impl Collector {
     pub fn census(&self) -> crate::census::Census {
         self.check_not_in_scope("census()");
         let i = &*self.inner;
-        let _one_at_a_time = i.census_lock.lock();
+        self.collect_for(&i.census_lock, &i.census_want, &i.census_out)
+    }
+
+    /// Runs full cycles until one has taken the `want` flag and left its
+    /// result in `out`; one caller at a time (`lock`).
+    fn collect_for<T>(&self, lock: &Mutex<()>, want: &AtomicBool, out: &Mutex<Option<T>>) -> T {
+        let _one_at_a_time = lock.lock();
         loop {
-            i.census_want.store(true, Ordering::SeqCst);
+            want.store(true, Ordering::SeqCst);
             self.collect();
             // The cycle that took the flag may be the one that was about to
             // start when it was set; it completed before `collect` returned.
-            if let Some(c) = i.census_out.lock().take() {
-                return c;
+            if let Some(r) = out.lock().take() {
+                return r;
             }
         }
     }
@@ -894,14 +900,8 @@ impl Collector {
     pub fn verify(&self) -> Result<(), VerifyError> {
         self.check_not_in_scope("verify()");
         let i = &*self.inner;
-        let _one_at_a_time = i.verify_lock.lock();
-        loop {
-            i.verify_want.store(true, Ordering::SeqCst);
-            self.collect();
-            if let Some(r) = i.verify_out.lock().take() {
-                return r.map_err(VerifyError);
-            }
-        }
+        self.collect_for(&i.verify_lock, &i.verify_want, &i.verify_out)
+            .map_err(VerifyError)
     }
 
     /// Sets GOGC (`None`: off) and returns the previous setting (Go's
