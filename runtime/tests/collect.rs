@@ -211,7 +211,13 @@ unsafe impl spanheap::Rebrand for Inner<'_> {
 
 #[test]
 fn noscan_objects_are_never_traced() {
-    let h = heap();
+    // Exactly one cycle between the two readings: no stress-mode cycle
+    // (CI's passes set SPANHEAP_GCSTRESS) may be queued behind it.
+    let h = Heap::builder()
+        .background_sweep(false)
+        .stress(None)
+        .build()
+        .unwrap();
     let mut m = h.mutator();
     let roots: Vec<Root<Inner<'static>>> = m.scope(|cx| {
         (0..100)
