@@ -5,7 +5,7 @@
 #   bash .ci/sanitizers.sh asan       # heap, gc, runtime tests (again under
 #                                     # GC stress + checkmark), the graph demo
 #                                     # test, the Lox conformance files: ASan+LSan
-#   bash .ci/sanitizers.sh valgrind   # five test binaries under memcheck
+#   bash .ci/sanitizers.sh valgrind   # four test binaries under memcheck
 #   bash .ci/sanitizers.sh all        # both
 #
 # What each tool can and cannot see here:
@@ -149,10 +149,13 @@ run_valgrind() {
     mkdir -p target/valgrind
     # Each entry: package, test target, and libtest arguments (a filter
     # keeps the slow ones out: valgrind runs ~20-50x slower).
+    # Not runtime's `collect`: its pacing tests bound the heap's peak,
+    # which a collector thread starved by valgrind's one-thread-at-a-time
+    # scheduling overshoots (`gc_off_collects_only_at_the_memory_limit`
+    # failed so once), and it took 1-4 minutes of the budget.
     local subset=(
         "spanheap-heap alloc"
         "spanheap-heap threads"
-        "spanheap collect"
         "spanheap finalizer"
         "spanheap derive"
     )
