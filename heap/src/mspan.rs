@@ -807,6 +807,11 @@ impl MSpan {
             nalloc += m.count_ones() as usize;
             let mut freed = allocated & !m;
             nfreed += freed.count_ones() as usize;
+            // Per freed slot only if there is something to do for it (the
+            // common noscan sweep has neither a hook nor poisoning).
+            if on_free.is_none() && !poison {
+                freed = 0;
+            }
             while freed != 0 {
                 let i = lo + freed.trailing_zeros() as usize;
                 freed &= freed - 1;
