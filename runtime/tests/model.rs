@@ -273,14 +273,20 @@ fn the_model_catches_a_lost_object() {
     // is found at the join — or, when a collection running meanwhile
     // freed a lost object's whole span and then met a pointer into it,
     // by the marker's own foreign-pointer check first (about one run in
-    // six here): either way the loss does not go unnoticed.
+    // six here). Under AddressSanitizer (the CI's sanitizer pass) a
+    // third outcome: a later cycle traces the dangling edge into a lost
+    // node, whose edge Vec its sweep already freed, and ASan stops the
+    // child with a heap-use-after-free before the join (about one run in
+    // twelve). Either way the loss does not go unnoticed.
     let (ok, stderr) = child("concurrent");
     assert!(
         !ok,
         "the two-mutator model missed the lost objects:\n{stderr}"
     );
     assert!(
-        stderr.contains("shadow model [") || stderr.contains("that is not in this heap"),
+        stderr.contains("shadow model [")
+            || stderr.contains("that is not in this heap")
+            || stderr.contains("ERROR: AddressSanitizer: heap-use-after-free"),
         "unexpected failure: {stderr}"
     );
     let (ok, stderr) = child("search");
