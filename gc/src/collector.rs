@@ -480,8 +480,8 @@ struct SweeperCtl {
 }
 
 /// Aborts the process if it is dropped while its thread unwinds: a
-/// collector or sweeper thread that panics (a failed heap check such as
-/// "marked free object in span", or a bug) leaves a cycle or a sweep half
+/// collector or sweeper thread that panics (a panicking assertion, or a
+/// bug; failed heap checks abort by themselves) leaves a cycle or a sweep half
 /// done, and every mutator waiting for it would wait forever. Go throws
 /// in the same places. (Not under loom, where `fatal` panics and the
 /// model reports the first panic itself.)
@@ -2628,17 +2628,9 @@ impl Drop for MutatorCore {
     }
 }
 
-/// Reports a broken heap invariant and aborts. The message goes straight
-/// to the stderr handle, not through `eprintln!`, which a test harness
-/// captures (and loses when the process aborts).
+/// Reports a broken heap invariant and aborts (panics under loom): see
+/// [`spanheap_heap::throw`].
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {
-    // Under loom a broken invariant must fail the model (a panic that loom
-    // reports with the interleaving), not abort the test process.
-    if cfg!(loom) {
-        panic!("spanheap: fatal: {msg}");
-    }
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "spanheap: fatal: {msg}; aborting");
-    std::process::abort()
+    spanheap_heap::throw(msg)
 }

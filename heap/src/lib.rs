@@ -92,3 +92,27 @@ pub use mspan::{MSpan, NUM_SPAN_CLASSES, SpanClass, SpanState, SweepCounts};
 pub use scavenger::BackgroundScavenger;
 pub use stats::{ClassStats, MemStats};
 pub use sweep::SweepError;
+
+/// Reports a broken heap invariant and aborts the process (Go's `throw`).
+///
+/// For corruption the heap cannot recover from — a zombie found at sweep,
+/// a collector or sweeper thread dying half-way — not for user mistakes,
+/// which get `Err` values. It aborts instead of panicking: a panic would
+/// unwind into whatever user code was allocating (a lazy sweep runs
+/// inside `alloc`) with a span half swept, and a `catch_unwind` there
+/// would let the program go on over a heap that hands out live memory.
+/// The message goes straight to the stderr handle, not through
+/// `eprintln!`, which a test harness captures (and loses on abort).
+///
+/// Under loom it panics instead, so that a model fails with the
+/// interleaving that broke the invariant rather than killing the test
+/// process.
+#[cold]
+pub fn throw(msg: &str) -> ! {
+    if cfg!(loom) {
+        panic!("spanheap: fatal: {msg}");
+    }
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "spanheap: fatal: {msg}; aborting");
+    std::process::abort()
+}

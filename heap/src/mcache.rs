@@ -481,7 +481,9 @@ impl MCache {
         self.alloc[spc.index()] = s;
         #[cfg(feature = "expensive-checks")]
         if let Err(e) = self.verify() {
-            panic!("spanheap expensive-checks: mcache invalid after refill: {e}");
+            crate::throw(&format!(
+                "expensive-checks: mcache invalid after refill: {e}"
+            ));
         }
         Ok(())
     }

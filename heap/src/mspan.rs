@@ -748,7 +748,7 @@ impl MSpan {
     /// object with [`crate::mheap::POISON_BYTE`]. Then the mark bitmap becomes
     /// the alloc bitmap, a fresh zeroed mark bitmap is installed,
     /// `freeindex` restarts at 0 and `alloc_count` becomes the number of
-    /// marked objects. Panics with Go's "marked free object" diagnosis if a
+    /// marked objects. Aborts ([`crate::throw`]) with Go's "marked free object" diagnosis if a
     /// mark bit is set on a slot that was free: that is a collector bug
     /// (a zombie), and continuing would hand out memory that is in use.
     ///
@@ -796,12 +796,12 @@ impl MSpan {
             let zombies = m & !allocated & valid;
             if zombies != 0 {
                 let i = lo + zombies.trailing_zeros() as usize;
-                panic!(
-                    "spanheap: marked free object in span {:?}: object {} at {:#x} (found pointer to free object)",
+                crate::throw(&format!(
+                    "marked free object in span {:?}: object {} at {:#x} (found pointer to free object)",
                     SpanRef(NonNull::from(self)),
                     i,
                     self.object_addr(i)
-                );
+                ));
             }
             let m = m & valid;
             nalloc += m.count_ones() as usize;
@@ -836,12 +836,15 @@ impl MSpan {
         }
         // Go's "sweep increased allocation count": one compare per span, and
         // a mismatch means the allocation state is corrupt, so always check.
-        assert_eq!(
-            nalloc + nfreed,
-            count_before,
-            "spanheap: sweep: allocCount disagrees with the bitmaps in {:?}",
-            SpanRef(NonNull::from(self))
-        );
+        if nalloc + nfreed != count_before {
+            crate::throw(&format!(
+                "sweep: allocCount disagrees with the bitmaps in {:?}: {} marked + {} freed != allocCount {}",
+                SpanRef(NonNull::from(self)),
+                nalloc,
+                nfreed,
+                count_before
+            ));
+        }
         // Swap: the mark bits become the alloc bits; fresh zeroed mark bits.
         self.alloc_bits.store(mark.as_ptr(), Ordering::Relaxed);
         self.gcmark_bits

@@ -300,7 +300,9 @@ impl MHeap {
         }
         #[cfg(feature = "expensive-checks")]
         if let Err(e) = self.verify() {
-            panic!("spanheap expensive-checks: heap invalid after finish_sweep: {e}");
+            crate::throw(&format!(
+                "expensive-checks: heap invalid after finish_sweep: {e}"
+            ));
         }
         Ok(())
     }
