@@ -69,6 +69,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod arena;
+pub(crate) mod asan;
 pub mod error;
 pub mod fixalloc;
 pub(crate) mod gcbits;

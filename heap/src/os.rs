@@ -126,9 +126,13 @@ pub(crate) unsafe fn release(addr: usize, size: usize) {
     // If even that fails the pages keep their old contents; callers treat
     // released pages as zero, so we must not leave dirty data behind.
     if p == libc::MAP_FAILED {
+        // Free pages are poisoned for ASan (see `asan`): lift that for the
+        // write, then restore it.
+        crate::asan::unpoison(addr, size);
         // SAFETY: obligation 2 — nobody uses the range; zero it by hand so the
         // "released pages read as zero" invariant still holds.
         unsafe { std::ptr::write_bytes(addr as *mut u8, 0, size) };
+        crate::asan::poison(addr, size);
     }
 }
 
@@ -138,6 +142,8 @@ pub(crate) unsafe fn release(addr: usize, size: usize) {
 /// 1. `[addr, addr+size)` is exactly a range returned by [`reserve`] (or a
 ///    union of adjacent ones), and nothing will touch it again.
 pub(crate) unsafe fn unreserve(addr: usize, size: usize) {
+    // No stale ASan shadow for whoever maps these addresses next.
+    crate::asan::unpoison(addr, size);
     // SAFETY: obligation 1.
     unsafe { libc::munmap(addr as *mut _, size) };
 }
