@@ -69,7 +69,6 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod arena;
-pub(crate) mod asan;
 pub mod error;
 pub mod fixalloc;
 pub(crate) mod gcbits;
@@ -79,6 +78,7 @@ pub mod mheap;
 pub mod mspan;
 pub mod os;
 pub mod pagealloc;
+pub(crate) mod sanitizer;
 pub mod scavenger;
 pub mod sizeclasses;
 pub mod stats;

@@ -323,7 +323,7 @@ impl MCache {
                 None => self.next_free(spc)?,
             };
             let span = self.alloc[spc.index()];
-            crate::asan::unpoison(addr, span.elemsize());
+            crate::sanitizer::unpoison(addr, span.elemsize());
             // SAFETY: as above, we own `span`.
             if zero && unsafe { span.needzero() } {
                 // SAFETY: `addr` is a free slot of `elemsize` bytes in
@@ -374,7 +374,7 @@ impl MCache {
             Some(a) => a,
             None => self.next_free(spc)?,
         };
-        crate::asan::unpoison(addr, TINY_SIZE);
+        crate::sanitizer::unpoison(addr, TINY_SIZE);
         // SAFETY: a fresh 16-byte slot we exclusively own; tiny blocks are
         // always zeroed since sub-objects are handed out without zeroing.
         unsafe { std::ptr::write_bytes(addr as *mut u8, 0, TINY_SIZE) };
@@ -534,7 +534,7 @@ impl MCache {
             }
         }
         let addr = s.base();
-        crate::asan::unpoison(addr, npages << PAGE_SHIFT);
+        crate::sanitizer::unpoison(addr, npages << PAGE_SHIFT);
         // SAFETY: we still own `s`.
         if zero && unsafe { s.needzero() } {
             // SAFETY: the span's pages are committed and ours alone.

@@ -545,7 +545,7 @@ impl MHeap {
         if spc.sizeclass() != 0 {
             // Slots become addressable one by one as the mcache hands them
             // out (a large object is unpoisoned by its allocator).
-            crate::asan::poison(base, npages << PAGE_SHIFT);
+            crate::sanitizer::poison(base, npages << PAGE_SHIFT);
         }
         self.record_span_pages(span, base, npages);
         if let Some(a) = self.arenas.arena_of(base) {
@@ -576,7 +576,7 @@ impl MHeap {
     pub(crate) fn free_span(&self, s: SpanRef) {
         let base = s.base();
         let npages = s.npages();
-        crate::asan::poison(base, npages << PAGE_SHIFT);
+        crate::sanitizer::poison(base, npages << PAGE_SHIFT);
         let page = self.addr_page(base);
         let mut l = self.lock.lock();
         if let Some(a) = self.arenas.arena_of(base) {
@@ -606,7 +606,7 @@ impl MHeap {
     pub(crate) fn retire_span(&self, s: SpanRef) {
         let base = s.base();
         let npages = s.npages();
-        crate::asan::poison(base, npages << PAGE_SHIFT);
+        crate::sanitizer::poison(base, npages << PAGE_SHIFT);
         let mut l = self.lock.lock();
         if let Some(a) = self.arenas.arena_of(base) {
             a.set_page_in_use((base - a.base) >> PAGE_SHIFT, false);

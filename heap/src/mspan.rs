@@ -809,7 +809,7 @@ impl MSpan {
             nfreed += freed.count_ones() as usize;
             // Per freed slot only if there is something to do for it (the
             // common noscan sweep has neither a hook nor poisoning).
-            if on_free.is_none() && !poison && !crate::asan::ENABLED {
+            if on_free.is_none() && !poison && !crate::sanitizer::ENABLED {
                 freed = 0;
             }
             while freed != 0 {
@@ -832,7 +832,7 @@ impl MSpan {
                         )
                     };
                 }
-                crate::asan::poison(self.object_addr(i), self.elemsize());
+                crate::sanitizer::poison(self.object_addr(i), self.elemsize());
             }
         }
         // Go's "sweep increased allocation count": one compare per span, and

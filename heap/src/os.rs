@@ -128,11 +128,11 @@ pub(crate) unsafe fn release(addr: usize, size: usize) {
     if p == libc::MAP_FAILED {
         // Free pages are poisoned for ASan (see `asan`): lift that for the
         // write, then restore it.
-        crate::asan::unpoison(addr, size);
+        crate::sanitizer::unpoison(addr, size);
         // SAFETY: obligation 2 — nobody uses the range; zero it by hand so the
         // "released pages read as zero" invariant still holds.
         unsafe { std::ptr::write_bytes(addr as *mut u8, 0, size) };
-        crate::asan::poison(addr, size);
+        crate::sanitizer::poison(addr, size);
     }
 }
 
@@ -143,7 +143,7 @@ pub(crate) unsafe fn release(addr: usize, size: usize) {
 ///    union of adjacent ones), and nothing will touch it again.
 pub(crate) unsafe fn unreserve(addr: usize, size: usize) {
     // No stale ASan shadow for whoever maps these addresses next.
-    crate::asan::unpoison(addr, size);
+    crate::sanitizer::unpoison(addr, size);
     // SAFETY: obligation 1.
     unsafe { libc::munmap(addr as *mut _, size) };
 }

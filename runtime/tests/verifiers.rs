@@ -730,7 +730,7 @@ fn gc_percent_changes_at_run_time() {
 }
 
 /// In an ASan build with the `asan` feature the heap poisons freed slots
-/// for ASan (heap/src/asan.rs), so a collector that frees a reachable
+/// for ASan (heap/src/sanitizer.rs), so a collector that frees a reachable
 /// object is caught at the object's first use, with both stacks — where
 /// without the annotations ASan sees one big arena mapping and nothing.
 /// The collector is broken on purpose (every 3rd marked object lost) in a
