@@ -523,7 +523,7 @@ impl MCache {
         // Reuse garbage before growing.
         heap.reclaim(npages);
         let spc = SpanClass::new(0, noscan);
-        let s = heap.alloc_span(npages, spc)?;
+        let s = heap.alloc_span_reclaiming(npages, spc)?;
         // SAFETY: alloc_span hands us `s`; we take its single object.
         unsafe {
             let idx = s.next_free_index();

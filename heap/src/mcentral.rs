@@ -280,7 +280,7 @@ impl MCentral {
     /// A fresh span for this class from the page heap (Go's `grow`).
     fn grow(&self, heap: &MHeap) -> Result<SpanRef, AllocError> {
         let npages = class_npages(self.spanclass.sizeclass());
-        heap.alloc_span(npages, self.spanclass)
+        heap.alloc_span_reclaiming(npages, self.spanclass)
     }
 }
 

@@ -26,6 +26,7 @@
 //! Sweeping is complete exactly when the state is `DRAINED` with a count of
 //! zero and no stale cached span remains (Go's `activeSweep`).
 
+use crate::error::AllocError;
 use crate::mheap::MHeap;
 use crate::mspan::{NUM_SPAN_CLASSES, SpanClass, SpanRef, SpanState};
 use crate::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
@@ -271,6 +272,27 @@ impl MHeap {
                 Some((_, f)) => freed += f,
                 None => break,
             }
+        }
+    }
+
+    /// [`MHeap::alloc_span`], except that at the hard heap limit it first
+    /// sweeps the garbage the last mark found — every class, since any
+    /// dead span gives its pages back — and tries once more. A refusal
+    /// then means that live objects (or garbage no mark has seen yet), not
+    /// spans awaiting their sweep, fill the limit: before, a refill of a
+    /// class with no span of its own was refused after a `collect()` while
+    /// other classes' unswept spans held the room.
+    pub(crate) fn alloc_span_reclaiming(
+        &self,
+        npages: usize,
+        spc: SpanClass,
+    ) -> Result<SpanRef, AllocError> {
+        match self.alloc_span(npages, spc) {
+            Err(AllocError::HeapLimit { .. }) => {
+                while self.sweep_one().is_some() {}
+                self.alloc_span(npages, spc)
+            }
+            r => r,
         }
     }
 

@@ -484,6 +484,48 @@ fn entering_a_scope_from_a_collected_objects_drop_panics_and_is_counted() {
     m.scope(|cx| assert_eq!(*cx.alloc(3u64).unwrap(), 3));
 }
 
+/// The same for small objects, where the room comes from spans of other
+/// size classes: after the collection the garbage is known but (without
+/// a background sweeper) not yet swept, and a refill of an empty class
+/// must sweep it before refusing, not only its own class's spans.
+#[test]
+fn at_the_heap_limit_small_allocations_sweep_known_garbage_before_refusing() {
+    let limit = 64 * MIB;
+    let h = Heap::builder()
+        .arena_size(4 * MIB)
+        .heap_limit(limit)
+        .gc_off()
+        .stress(None) // (whatever SPANHEAP_GCSTRESS says)
+        .background_sweep(false)
+        .build()
+        .unwrap();
+    let mut m = h.mutator();
+    for round in 0..3u8 {
+        // Fill the limit with 1 KiB garbage (class 1024), 1000 per scope.
+        let err = loop {
+            let r = m.scope(|cx| {
+                for _ in 0..1000 {
+                    cx.alloc([round; 1024])?;
+                }
+                Ok::<_, AllocError>(())
+            });
+            if let Err(e) = r {
+                break e;
+            }
+        };
+        assert!(matches!(err, AllocError::HeapLimit { .. }), "{err:?}");
+        h.collect();
+        // Another class (1152 bytes) has no span to reuse: its refill
+        // must find room in the garbage of class 1024.
+        m.scope(|cx| {
+            for _ in 0..5000 {
+                cx.alloc([round; 1100])
+                    .unwrap_or_else(|e| panic!("round {round}: refused after a collection: {e}"));
+            }
+        });
+    }
+}
+
 #[test]
 fn after_a_heap_limit_error_a_collection_makes_room_from_garbage() {
     // With proportional collections off (GOGC=off, no soft limit), only
