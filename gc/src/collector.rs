@@ -545,7 +545,14 @@ impl Collector {
             }
         });
         let heap = Arc::new(MHeap::with_free_hook(config.heap.clone(), Some(hook))?);
-        let first_goal = heap_goal(&config.pacer, 0, Overhead::default());
+        let first_goal = heap_goal(
+            &PacerConfig {
+                hard_limit: config.heap.heap_limit.map(|l| l as u64),
+                ..config.pacer
+            },
+            0,
+            Overhead::default(),
+        );
         heap.set_gc_trigger(trigger(0, first_goal, 0));
         let sweeper = config.background_sweep.then(|| {
             Arc::new(Sweeper {
@@ -1704,6 +1711,7 @@ impl Inner {
         let p = self.gc_percent.load(Ordering::Relaxed);
         crate::pacer::PacerConfig {
             gc_percent: (p != GC_OFF).then_some(p as u32),
+            hard_limit: self.config.heap.heap_limit.map(|l| l as u64),
             ..self.config.pacer
         }
     }

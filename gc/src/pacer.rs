@@ -34,6 +34,15 @@ pub struct PacerConfig {
     pub memory_limit: Option<u64>,
     /// Go's `heapMinimum` at GOGC=100.
     pub min_heap: u64,
+    /// The heap's hard limit on pages in use ([`HeapConfig::heap_limit`],
+    /// filled in by the collector). Whenever collections run (a goal
+    /// exists), the goal stays an eighth below it, so that the
+    /// concurrent mark ends and the sweep returns pages before the
+    /// allocator must refuse: the limit is an error only for a live set
+    /// that does not fit, not for garbage the pacer let pile up.
+    ///
+    /// [`HeapConfig::heap_limit`]: spanheap_heap::HeapConfig::heap_limit
+    pub hard_limit: Option<u64>,
 }
 
 impl Default for PacerConfig {
@@ -42,6 +51,7 @@ impl Default for PacerConfig {
             gc_percent: Some(100),
             memory_limit: None,
             min_heap: 4 << 20,
+            hard_limit: None,
         }
     }
 }
@@ -82,12 +92,17 @@ pub fn heap_goal(cfg: &PacerConfig, marked: u64, overhead: Overhead) -> u64 {
         }
         None => u64::MAX,
     };
-    match cfg.memory_limit {
+    let goal = match cfg.memory_limit {
         Some(limit) => {
             let room = limit.saturating_sub(overhead.metadata + overhead.idle_resident);
             gogc.min(room).max(floor)
         }
         None => gogc,
+    };
+    match cfg.hard_limit {
+        // GOGC=off without a soft limit stays off: only the user collects.
+        Some(hard) if goal != u64::MAX => goal.min(hard - hard / 8).max(floor),
+        _ => goal,
     }
 }
 
@@ -162,5 +177,32 @@ mod tests {
         assert_eq!(heap_goal(&both, 20 << 20, o), 40 << 20);
         // ...but never below the live heap plus headroom.
         assert_eq!(heap_goal(&both, 80 << 20, o), 85 << 20);
+    }
+
+    #[test]
+    fn the_goal_stays_below_the_hard_limit() {
+        let o = Overhead::default();
+        let hard = PacerConfig {
+            hard_limit: Some(64 << 20),
+            ..PacerConfig::default()
+        };
+        // GOGC's 80 MiB would pass the limit: an eighth below it instead.
+        assert_eq!(heap_goal(&hard, 40 << 20, o), 56 << 20);
+        // Below the cap GOGC decides.
+        assert_eq!(heap_goal(&hard, 20 << 20, o), 40 << 20);
+        // A live set near the limit still gets its headroom (the limit
+        // then refuses what does not fit).
+        assert_eq!(heap_goal(&hard, 60 << 20, o), (60 << 20) + (60 << 20) / 16);
+        // GOGC=off stays off; with a soft limit, the hard cap applies.
+        let off = PacerConfig {
+            gc_percent: None,
+            ..hard
+        };
+        assert_eq!(heap_goal(&off, 10 << 20, o), u64::MAX);
+        let soft = PacerConfig {
+            memory_limit: Some(1 << 30),
+            ..off
+        };
+        assert_eq!(heap_goal(&soft, 10 << 20, o), 56 << 20);
     }
 }

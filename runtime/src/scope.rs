@@ -84,7 +84,12 @@ impl HeapBuilder {
     }
 
     /// A hard limit on the heap's in-use pages, in bytes: an allocation
-    /// that would exceed it fails with [`AllocError::HeapLimit`].
+    /// that would exceed it fails with [`AllocError::HeapLimit`] — after
+    /// the allocator has swept whatever garbage the last collection found.
+    /// While collections are on, the pacer keeps its goal an eighth below
+    /// the limit, so garbage alone rarely reaches it; with
+    /// [`HeapBuilder::gc_off`] only the user collects, and one
+    /// [`Heap::collect`] makes the room garbage held.
     pub fn heap_limit(mut self, bytes: usize) -> Self {
         self.config.heap.heap_limit = Some(bytes);
         self
