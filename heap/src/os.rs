@@ -126,8 +126,8 @@ pub(crate) unsafe fn release(addr: usize, size: usize) {
     // If even that fails the pages keep their old contents; callers treat
     // released pages as zero, so we must not leave dirty data behind.
     if p == libc::MAP_FAILED {
-        // Free pages are poisoned for ASan (see `asan`): lift that for the
-        // write, then restore it.
+        // Free pages are poisoned for memory checkers (`sanitizer`): lift
+        // that for the write, then restore it.
         crate::sanitizer::unpoison(addr, size);
         // SAFETY: obligation 2 — nobody uses the range; zero it by hand so the
         // "released pages read as zero" invariant still holds.
