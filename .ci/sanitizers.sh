@@ -5,17 +5,20 @@
 #   bash .ci/sanitizers.sh asan       # heap, gc, runtime tests (again under
 #                                     # GC stress + checkmark), the graph demo
 #                                     # test, the Lox conformance files: ASan+LSan
-#   bash .ci/sanitizers.sh valgrind   # four test binaries under memcheck
+#   bash .ci/sanitizers.sh valgrind   # seven test binaries under memcheck
 #   bash .ci/sanitizers.sh all        # both
 #
 # What each tool can and cannot see here:
-# - The heap maps its own 64 MiB arenas (mmap), so neither tool sees a
-#   use-after-free *inside* a span: a freed slot is still mapped memory.
-#   They do see everything the system allocator hands out: span and arena
-#   metadata (`Box`, `Vec`, `FixAlloc` chunks), the payloads that objects
-#   own (a `Vec` or `Box` inside a `Gc` object), drop glue run twice (a
-#   double free of such a payload), finalizer closures, root and weak
-#   tables, and leaks of any of them after a heap is dropped.
+# - The heap maps its own 64 MiB arenas (mmap), which either tool would see
+#   as one addressable mapping. Both passes build with a feature (`asan`,
+#   `valgrind`) that makes the heap describe its objects to the tool
+#   (heap/src/sanitizer.rs): freed and never-allocated slots are poisoned,
+#   so a read of a freed slot inside a span is reported too. They also see
+#   everything the system allocator hands out: span and arena metadata
+#   (`Box`, `Vec`, `FixAlloc` chunks), the payloads that objects own (a
+#   `Vec` or `Box` inside a `Gc` object), drop glue run twice (a double
+#   free of such a payload), finalizer closures, root and weak tables, and
+#   leaks of any of them after a heap is dropped.
 # - ASan runs on the nightly toolchain (`-Zsanitizer=address`) with the
 #   explicit `--target`, which keeps proc-macros (spanheap-derive) and
 #   build scripts uninstrumented; std is not instrumented (no build-std), so
@@ -25,8 +28,8 @@
 #   docs/reliability.md). Tests that re-run their own binary in a child
 #   process (checkmark, exhaustion's RLIMIT_AS cap) work under ASan as is.
 # - valgrind serialises threads: it finds invalid accesses and leaks, not
-#   races. It runs the ordinary (stable, dev-profile) test binaries, the
-#   ones `cargo test` builds, so in CI it reuses that build.
+#   races. It runs stable, dev-profile test binaries of the heap and
+#   runtime crates built with the `valgrind` feature.
 #
 # Output ends with one "sanitizers: N passed, N failed" line (test cases
 # over every binary and tool that ran). Logs: target/asan/asan.log and
@@ -162,6 +165,9 @@ run_valgrind() {
         "spanheap-heap threads"
         "spanheap finalizer"
         "spanheap derive"
+        "spanheap ephemeron"
+        "spanheap any"
+        "spanheap census"
     )
     # One build for the whole subset, with the valgrind feature: the heap
     # describes its objects to memcheck (heap/src/sanitizer.rs), so a read
