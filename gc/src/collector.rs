@@ -2605,6 +2605,41 @@ impl MutatorCore {
     pub fn collect(&mut self) {
         self.collector.collect();
     }
+
+    /// Runs a collection from inside this mutator's scope and waits for
+    /// it: leaves the scope (a clean point, as at its end), collects, and
+    /// enters again — also if the collection panics, so that the caller's
+    /// scope still ends with exactly one `leave`.
+    ///
+    /// # Safety
+    /// 1. As for [`MutatorCore::leave`]: the thread is inside a scope of
+    ///    this mutator, and the caller holds no GC pointer that is not
+    ///    reachable from a root.
+    ///
+    /// # Panics
+    /// Before leaving, if the thread is also inside a scope of this heap
+    /// through another mutator: the collection would wait for that scope.
+    pub unsafe fn collect_in_scope(&mut self) {
+        let (_, depth) = ACTIVE.with(|a| a.get());
+        if depth > 1 {
+            panic!(
+                "spanheap: collect() in a scope while this thread is inside another scope of \
+                 the same heap (it would wait for itself)"
+            );
+        }
+        /// Enters again when dropped, on return or unwind.
+        struct Reenter<'a>(&'a mut MutatorCore);
+        impl Drop for Reenter<'_> {
+            fn drop(&mut self) {
+                self.0.enter();
+            }
+        }
+        // SAFETY: obligation 1.
+        unsafe { self.leave() };
+        let again = Reenter(self);
+        again.0.collector.collect();
+        drop(again);
+    }
 }
 
 impl Drop for MutatorCore {

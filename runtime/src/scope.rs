@@ -554,6 +554,27 @@ impl<'m> Scope<'m> {
         }
     }
 
+    /// Runs a full collection and waits for it without closing the scope:
+    /// an interpreter's `collectgarbage()` builtin, or the forced
+    /// collection before retrying an allocation that failed with
+    /// [`AllocError::HeapLimit`] in a scope that never closes.
+    /// ([`Heap::collect`] inside a scope panics: the cycle would wait for
+    /// the scope to end.) Takes the scope exclusively, like
+    /// [`Scope::safepoint`]: no unrooted `Gc` survives across it; reach
+    /// objects again through [`Root`]s. Finalizers of objects it finds
+    /// unreachable run at this mutator's next [`Mutator::scope`] or
+    /// [`Mutator::run_finalizers`].
+    ///
+    /// # Panics
+    /// If this thread is also inside a scope of this heap through another
+    /// mutator (the collection would wait for that scope).
+    pub fn collect(&mut self) {
+        // SAFETY: `&mut self`: no Gc borrowed from this scope is alive, so
+        // every GC pointer the thread holds is reachable from a root; we
+        // are inside this mutator's scope (a Scope exists only there).
+        unsafe { self.core.collect_in_scope() };
+    }
+
     /// Sets `f` as the finalizer of `gc`'s object (Go's
     /// `runtime.SetFinalizer`), replacing any it had; returns whether it
     /// had one. When a collection finds the object unreachable, the object

@@ -484,6 +484,56 @@ fn entering_a_scope_from_a_collected_objects_drop_panics_and_is_counted() {
     m.scope(|cx| assert_eq!(*cx.alloc(3u64).unwrap(), 3));
 }
 
+/// An interpreter that never leaves its scope (the Lox VM's pattern) gets
+/// the same answers at the hard limit: the forced collection is
+/// `Scope::collect`, after which garbage has made room and a live set
+/// that does not fit is still an `Err` — never an abort.
+#[test]
+fn in_a_scope_that_never_closes_a_forced_collection_makes_room_or_the_error_stays() {
+    let limit = 64 * MIB;
+    let h = Heap::builder()
+        .arena_size(4 * MIB)
+        .heap_limit(limit)
+        .gc_off()
+        .stress(None) // (whatever SPANHEAP_GCSTRESS says)
+        .background_sweep(false)
+        .build()
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|cx| {
+        // Garbage up to the limit.
+        let mut n = 0;
+        let err = loop {
+            match cx.alloc([3u8; 256 << 10]) {
+                Ok(_) => n += 1,
+                Err(e) => break e,
+            }
+            assert!(n < 1000, "the limit never refused an allocation");
+        };
+        assert!(matches!(err, AllocError::HeapLimit { .. }), "{err:?}");
+        cx.collect();
+        let probe = cx
+            .alloc([3u8; 256 << 10])
+            .unwrap_or_else(|e| panic!("refused after a forced collection: {e}"));
+        // (Rooted: from here on nothing is garbage.)
+        let _probe = cx.root(probe);
+        // Now a live set that does not fit: rooted objects up to the limit.
+        let mut live = Vec::new();
+        let err = loop {
+            match cx.alloc([4u8; 256 << 10]) {
+                Ok(g) => live.push(cx.root(g)),
+                Err(e) => break e,
+            }
+            assert!(live.len() < 1000, "the limit never refused an allocation");
+        };
+        assert!(matches!(err, AllocError::HeapLimit { .. }), "{err:?}");
+        cx.collect();
+        let err = cx.alloc([4u8; 256 << 10]).map(|_| ()).unwrap_err();
+        assert!(matches!(err, AllocError::HeapLimit { .. }), "{err:?}");
+        assert!(live.iter().all(|r| r.get(cx)[0] == 4));
+    });
+}
+
 /// The same for small objects, where the room comes from spans of other
 /// size classes: after the collection the garbage is known but (without
 /// a background sweeper) not yet swept, and a refill of an empty class
