@@ -484,21 +484,27 @@ fn entering_a_scope_from_a_collected_objects_drop_panics_and_is_counted() {
     m.scope(|cx| assert_eq!(*cx.alloc(3u64).unwrap(), 3));
 }
 
+/// A 64 MiB hard limit with only the user collecting (GOGC=off, no
+/// background sweeper, stress off whatever SPANHEAP_GCSTRESS says): the
+/// limit is reached by whatever the test allocates, deterministically.
+fn user_collected_heap_at_64_mib() -> Heap {
+    Heap::builder()
+        .arena_size(4 * MIB)
+        .heap_limit(64 * MIB)
+        .gc_off()
+        .stress(None)
+        .background_sweep(false)
+        .build()
+        .unwrap()
+}
+
 /// An interpreter that never leaves its scope (the Lox VM's pattern) gets
 /// the same answers at the hard limit: the forced collection is
 /// `Scope::collect`, after which garbage has made room and a live set
 /// that does not fit is still an `Err` — never an abort.
 #[test]
 fn in_a_scope_that_never_closes_a_forced_collection_makes_room_or_the_error_stays() {
-    let limit = 64 * MIB;
-    let h = Heap::builder()
-        .arena_size(4 * MIB)
-        .heap_limit(limit)
-        .gc_off()
-        .stress(None) // (whatever SPANHEAP_GCSTRESS says)
-        .background_sweep(false)
-        .build()
-        .unwrap();
+    let h = user_collected_heap_at_64_mib();
     let mut m = h.mutator();
     m.scope(|cx| {
         // Garbage up to the limit.
@@ -540,15 +546,7 @@ fn in_a_scope_that_never_closes_a_forced_collection_makes_room_or_the_error_stay
 /// must sweep it before refusing, not only its own class's spans.
 #[test]
 fn at_the_heap_limit_small_allocations_sweep_known_garbage_before_refusing() {
-    let limit = 64 * MIB;
-    let h = Heap::builder()
-        .arena_size(4 * MIB)
-        .heap_limit(limit)
-        .gc_off()
-        .stress(None) // (whatever SPANHEAP_GCSTRESS says)
-        .background_sweep(false)
-        .build()
-        .unwrap();
+    let h = user_collected_heap_at_64_mib();
     let mut m = h.mutator();
     for round in 0..3u8 {
         // Fill the limit with 1 KiB garbage (class 1024), 1000 per scope.
@@ -582,15 +580,7 @@ fn after_a_heap_limit_error_a_collection_makes_room_from_garbage() {
     // the user collects: the hard limit is reached with the heap full of
     // garbage. One `collect()` must be enough for the next allocation to
     // succeed — the allocator sweeps the dead spans before refusing.
-    let limit = 64 * MIB;
-    let h = Heap::builder()
-        .arena_size(4 * MIB)
-        .heap_limit(limit)
-        .gc_off()
-        .stress(None) // (whatever SPANHEAP_GCSTRESS says)
-        .background_sweep(false)
-        .build()
-        .unwrap();
+    let h = user_collected_heap_at_64_mib();
     let mut m = h.mutator();
     for round in 0..3 {
         let mut n = 0;
