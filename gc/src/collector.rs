@@ -535,7 +535,9 @@ impl Sweeper {
 
 impl Collector {
     /// A new collector with an empty heap, and its collector thread.
-    pub fn new(config: GcConfig) -> Result<Arc<Collector>, BuildError> {
+    pub fn new(mut config: GcConfig) -> Result<Arc<Collector>, BuildError> {
+        // The pacer keeps its goal below the hard limit.
+        config.pacer.hard_limit = config.heap.heap_limit.map(|l| l as u64);
         let gc_percent = AtomicU64::new(config.pacer.gc_percent.map_or(GC_OFF, u64::from));
         let drop_panics = Arc::new(AtomicU64::new(0));
         let dp = drop_panics.clone();
@@ -545,14 +547,7 @@ impl Collector {
             }
         });
         let heap = Arc::new(MHeap::with_free_hook(config.heap.clone(), Some(hook))?);
-        let first_goal = heap_goal(
-            &PacerConfig {
-                hard_limit: config.heap.heap_limit.map(|l| l as u64),
-                ..config.pacer
-            },
-            0,
-            Overhead::default(),
-        );
+        let first_goal = heap_goal(&config.pacer, 0, Overhead::default());
         heap.set_gc_trigger(trigger(0, first_goal, 0));
         let sweeper = config.background_sweep.then(|| {
             Arc::new(Sweeper {
@@ -1711,7 +1706,6 @@ impl Inner {
         let p = self.gc_percent.load(Ordering::Relaxed);
         crate::pacer::PacerConfig {
             gc_percent: (p != GC_OFF).then_some(p as u32),
-            hard_limit: self.config.heap.heap_limit.map(|l| l as u64),
             ..self.config.pacer
         }
     }

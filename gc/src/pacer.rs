@@ -34,8 +34,8 @@ pub struct PacerConfig {
     pub memory_limit: Option<u64>,
     /// Go's `heapMinimum` at GOGC=100.
     pub min_heap: u64,
-    /// The heap's hard limit on pages in use ([`HeapConfig::heap_limit`],
-    /// filled in by the collector). Whenever collections run (a goal
+    /// The heap's hard limit on pages in use ([`HeapConfig::heap_limit`];
+    /// `Collector::new` sets it from the heap's configuration). Whenever collections run (a goal
     /// exists), the goal stays an eighth below it, so that the
     /// concurrent mark ends and the sweep returns pages before the
     /// allocator must refuse: the limit is an error only for a live set
