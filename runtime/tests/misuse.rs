@@ -120,14 +120,19 @@ fn an_alignment_above_a_page_is_refused() {
 
 const MIB: usize = 1 << 20;
 
+/// A 64 MiB hard limit (4 MiB arenas) with the default pacer.
+fn heap_at_64_mib() -> Heap {
+    Heap::builder()
+        .arena_size(4 * MIB)
+        .heap_limit(64 * MIB)
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn a_live_set_over_the_hard_heap_limit_is_an_error_even_after_a_collection() {
     let limit = 64 * MIB;
-    let h = Heap::builder()
-        .arena_size(4 * MIB)
-        .heap_limit(limit)
-        .build()
-        .unwrap();
+    let h = heap_at_64_mib();
     let mut m = h.mutator();
     // Keep 256 KiB objects alive until the limit refuses one.
     let mut live: Vec<Root<[u8; 256 << 10]>> = Vec::new();
@@ -177,11 +182,7 @@ fn a_live_set_over_the_hard_heap_limit_is_an_error_even_after_a_collection() {
 #[test]
 fn garbage_many_times_the_hard_heap_limit_is_collected_not_refused() {
     let limit = 64 * MIB;
-    let h = Heap::builder()
-        .arena_size(4 * MIB)
-        .heap_limit(limit)
-        .build()
-        .unwrap();
+    let h = heap_at_64_mib();
     let mut m = h.mutator();
     // 640 MiB of garbage through a 64 MiB limit, in 256 KiB objects, one
     // scope (one safepoint) per 4 MiB. The pacer's cycles (goal: 4 MiB
