@@ -688,6 +688,15 @@ impl Collector {
     /// keeps its object until the mark ends (the deletion barrier for
     /// roots: the object was reachable when the mark started).
     ///
+    /// The slot is emptied with `deferred_roots` still held, so a drop
+    /// that found no mark running is complete before the snapshot
+    /// verifier (which reads the table holding that lock) can look. A
+    /// thread outside every scope — a root dropped between scopes, or by
+    /// `finalizer_done` — is not waited for when a mark starts, and an
+    /// empty-after-the-check slot was read full by the snapshot of a mark
+    /// that started in between (a false report: the object was unrooted
+    /// before that mark, as the check says).
+    ///
     /// # Safety
     /// 1. `slot` came from [`Collector::roots`] and is not used again.
     pub unsafe fn remove_root(&self, slot: Slot) {
@@ -699,9 +708,9 @@ impl Collector {
         {
             d.push(slot);
         } else {
-            drop(d);
             // SAFETY: obligation 1.
             unsafe { self.inner.roots.remove(slot) };
+            drop(d);
         }
     }
 
@@ -1796,7 +1805,12 @@ impl Inner {
             self.stop_world();
         }
         let mut walk = Tracer::new_checkmark(&self.heap);
-        self.roots.for_each_value(|a| walk.edge(a));
+        {
+            // Every root drop either emptied its slot already or will see
+            // the mark and defer (`remove_root`).
+            let _d = self.deferred_roots.lock();
+            self.roots.for_each_value(|a| walk.edge(a));
+        }
         if self.has_registered_finalizers() {
             for &a in self.finalizers.lock().registered.keys() {
                 walk.scan_fields(a);
