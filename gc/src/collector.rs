@@ -726,7 +726,9 @@ impl Collector {
     }
 
     /// Removes the finalizer of the object at `addr`, if it has one that
-    /// has not been queued yet.
+    /// has not been queued yet. The caller (the typed layer), if its
+    /// mutator's barrier is on, shades the object first: the registration
+    /// kept its referents in the mark's snapshot.
     pub fn clear_finalizer(&self, addr: usize) -> Option<Payload> {
         let mut f = self.inner.finalizers.lock();
         let old = f.registered.remove(&addr);

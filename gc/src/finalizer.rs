@@ -13,7 +13,10 @@
 //!    alive for its finalizer (Go's `markrootSpans`). A registration that
 //!    arrives after the root scan comes from a mutator whose barrier is
 //!    on, and the typed layer shades the object (Go scans it): it survives
-//!    this cycle and is considered at the next one.
+//!    this cycle and is considered at the next one. Clearing a
+//!    registration during a mark shades the object too: the scan may not
+//!    have run yet, and what the registration kept alive was reachable
+//!    when the mark began (a deletion, as for a dropped root).
 //! 2. **Mark termination** (gate held, after weak slots are cleared, so
 //!    weak references to the object read as dead, as in Go): every
 //!    registered object left unmarked is resurrected — its mark bit set;

@@ -617,9 +617,15 @@ impl<'m> Scope<'m> {
     /// Removes `gc`'s finalizer, if it has one not yet queued; returns
     /// whether it had one.
     pub fn clear_finalizer<'gc, T: 'gc>(&'gc self, gc: Gc<'gc, T>) -> bool {
-        self.collector()
-            .clear_finalizer(Gc::as_ptr(gc) as usize)
-            .is_some()
+        let a = Gc::as_ptr(gc) as usize;
+        if self.barrier_active() {
+            // The registration kept the object's referents in this mark's
+            // snapshot, and the mark's scan of registrations may not have
+            // run yet: removing it is a deletion. Keep the object (and so
+            // what it points to) for this cycle.
+            self.barrier_slow_addr(a);
+        }
+        self.collector().clear_finalizer(a).is_some()
     }
 
     pub(crate) fn collector(&self) -> &Arc<Collector> {

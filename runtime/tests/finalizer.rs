@@ -269,3 +269,59 @@ fn concurrent_registration_during_marks() {
     let s = h.stats();
     assert_eq!((s.finalizers_registered, s.finalizers_ready), (0, 0));
 }
+
+/// Finalizers registered and cleared again while marks run, under the
+/// snapshot verifier: what a registered object points to is in a mark's
+/// snapshot (the mark keeps it for the finalizer), so clearing the
+/// registration during the mark must keep it too, as a deletion would.
+#[test]
+fn clearing_during_marks_keeps_the_snapshot() {
+    const PER_THREAD: u64 = 5_000;
+    let h = Heap::builder()
+        .gc_percent(10)
+        .verify_snapshot(true)
+        .build()
+        .unwrap();
+    let drops = Arc::new(AtomicUsize::new(0));
+    // Many roots: the mark scans them before the registrations, which
+    // widens the window between the snapshot and that scan.
+    let ballast: Vec<Root<Obj<'static>>> = h.mutator().scope(|cx| {
+        let b = cx.alloc(obj(u64::MAX, None, &drops)).unwrap();
+        (0..200_000).map(|_| cx.root(b)).collect()
+    });
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (h, drops) = (h.clone(), drops.clone());
+            s.spawn(move || {
+                let mut m = h.mutator();
+                m.scope(|cx| {
+                    for i in 0..PER_THREAD {
+                        let id = t * PER_THREAD + i;
+                        let child = cx.alloc(obj(id + 1_000_000, None, &drops)).unwrap();
+                        let o = cx.alloc(obj(id, Some(child), &drops)).unwrap();
+                        cx.set_finalizer(o, |_cx, _o: Gc<'_, Obj<'_>>| {
+                            panic!("a cleared finalizer ran")
+                        });
+                        // Garbage: a refill in here may acknowledge a mark's
+                        // start (and a snapshot may be taken) while `o` is
+                        // held, before the mark scans the registrations.
+                        for _ in 0..4 {
+                            let _ = cx.alloc([0u64; 16]);
+                        }
+                        assert!(cx.clear_finalizer(o));
+                        if i % 64 == 0 {
+                            cx.safepoint();
+                        }
+                    }
+                });
+            });
+        }
+    });
+    drop(ballast);
+    h.collect();
+    h.collect();
+    assert_eq!(h.run_finalizers(), 0);
+    assert_eq!(drops.load(Ordering::SeqCst), 4 * PER_THREAD as usize + 1, "all freed");
+    let s = h.stats();
+    assert_eq!((s.finalizers_registered, s.finalizers_run), (0, 0));
+}
