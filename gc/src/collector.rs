@@ -1756,7 +1756,31 @@ impl Inner {
     /// Stop-the-world mode's eager sweep: flushes the mcaches of parked
     /// and idle mutators, then sweeps every span. The world is stopped at
     /// clean points and the sweep has begun.
+    ///
+    /// A mutator can hold stale spans out of reach for a moment: one being
+    /// dropped (BUSY, flushing its own mcache, possibly already out of the
+    /// registry) or one entering a scope (IN until it parks at the entry's
+    /// handshake). As in `finish_previous_sweep`, flush what can be
+    /// reached and retry until the sweep is complete; both finish without
+    /// the collector and wake it.
     fn sweep_stopped(&self) {
+        loop {
+            self.arm_ack_wait();
+            self.flush_stopped_mcaches();
+            match self.heap.finish_sweep() {
+                Ok(()) => {
+                    self.ack_waiting.store(false, Ordering::SeqCst);
+                    return;
+                }
+                // Stale spans still cached (the only error).
+                Err(_) => self.wait_acks(),
+            }
+        }
+    }
+
+    /// `sweep_stopped`'s flush of the mcaches of parked mutators and of
+    /// idle ones it can claim.
+    fn flush_stopped_mcaches(&self) {
         // Claimed or parked mutators, flushed after the registry is
         // released: a flush may sweep, and sweeping runs `Drop` impls,
         // which may create or drop mutators.
@@ -1791,9 +1815,6 @@ impl Inner {
             if claimed {
                 m.scope.store(OUT, Ordering::SeqCst);
             }
-        }
-        if let Err(e) = self.heap.finish_sweep() {
-            fatal(&format!("stop-the-world sweep: {e}"));
         }
     }
 
