@@ -321,7 +321,11 @@ fn clearing_during_marks_keeps_the_snapshot() {
     h.collect();
     h.collect();
     assert_eq!(h.run_finalizers(), 0);
-    assert_eq!(drops.load(Ordering::SeqCst), 4 * PER_THREAD as usize + 1, "all freed");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        4 * PER_THREAD as usize + 1,
+        "all freed"
+    );
     let s = h.stats();
     assert_eq!((s.finalizers_registered, s.finalizers_run), (0, 0));
 }
