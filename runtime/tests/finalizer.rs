@@ -207,6 +207,38 @@ fn clear_replace_and_panics() {
     assert_eq!(drops.load(Ordering::SeqCst), 3, "all three freed");
 }
 
+/// Two threads, each with its own mutator in one scope, allocate
+/// `per_thread` pairs (an `Obj` with id `id` pointing at a child with id
+/// `id + 1_000_000`) and call `each` with the parent; a safepoint every
+/// 64 pairs. Each thread then runs the finalizers that are ready.
+fn on_two_threads(
+    h: &Heap,
+    drops: &Arc<AtomicUsize>,
+    per_thread: u64,
+    each: impl for<'gc, 's> Fn(&'gc spanheap::Scope<'s>, Gc<'gc, Obj<'gc>>) + Sync,
+) {
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (h, drops, each) = (h.clone(), drops.clone(), &each);
+            s.spawn(move || {
+                let mut m = h.mutator();
+                m.scope(|cx| {
+                    for i in 0..per_thread {
+                        let id = t * per_thread + i;
+                        let child = cx.alloc(obj(id + 1_000_000, None, &drops)).unwrap();
+                        let o = cx.alloc(obj(id, Some(child), &drops)).unwrap();
+                        each(cx, o);
+                        if i % 64 == 0 {
+                            cx.safepoint();
+                        }
+                    }
+                });
+                m.run_finalizers();
+            });
+        }
+    });
+}
+
 /// Finalizers registered by two threads while collections run
 /// concurrently (paced by their allocation): each runs exactly once, sees
 /// its child alive, and every object is freed in the end.
@@ -217,34 +249,16 @@ fn concurrent_registration_during_marks() {
     let drops = Arc::new(AtomicUsize::new(0));
     let runs = Arc::new(AtomicUsize::new(0));
     let bad = Arc::new(AtomicUsize::new(0));
-    std::thread::scope(|s| {
-        for t in 0..2u64 {
-            let (h, drops, runs, bad) = (h.clone(), drops.clone(), runs.clone(), bad.clone());
-            s.spawn(move || {
-                let mut m = h.mutator();
-                m.scope(|cx| {
-                    for i in 0..PER_THREAD {
-                        let id = t * PER_THREAD + i;
-                        let child = cx.alloc(obj(id + 1_000_000, None, &drops)).unwrap();
-                        let o = cx.alloc(obj(id, Some(child), &drops)).unwrap();
-                        let (runs, bad) = (runs.clone(), bad.clone());
-                        cx.set_finalizer(o, move |_cx, o: Gc<'_, Obj<'_>>| {
-                            runs.fetch_add(1, Ordering::SeqCst);
-                            if o.next.get().map(|c| c.id) != Some(o.id + 1_000_000) {
-                                bad.fetch_add(1, Ordering::SeqCst);
-                            }
-                        });
-                        // Garbage to drive collections.
-                        let _ = cx.alloc([0u64; 16]);
-                        if i % 64 == 0 {
-                            cx.safepoint();
-                        }
-                    }
-                });
-                // Run what is ready on this thread too.
-                m.run_finalizers();
-            });
-        }
+    on_two_threads(&h, &drops, PER_THREAD, |cx, o| {
+        let (runs, bad) = (runs.clone(), bad.clone());
+        cx.set_finalizer(o, move |_cx, o: Gc<'_, Obj<'_>>| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            if o.next.get().map(|c| c.id) != Some(o.id + 1_000_000) {
+                bad.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        // Garbage to drive collections.
+        let _ = cx.alloc([0u64; 16]);
     });
     // Everything is unreachable now: two cycles queue all of it (objects
     // registered during the last mark were kept for one more cycle).
@@ -289,33 +303,17 @@ fn clearing_during_marks_keeps_the_snapshot() {
         let b = cx.alloc(obj(u64::MAX, None, &drops)).unwrap();
         (0..200_000).map(|_| cx.root(b)).collect()
     });
-    std::thread::scope(|s| {
-        for t in 0..2u64 {
-            let (h, drops) = (h.clone(), drops.clone());
-            s.spawn(move || {
-                let mut m = h.mutator();
-                m.scope(|cx| {
-                    for i in 0..PER_THREAD {
-                        let id = t * PER_THREAD + i;
-                        let child = cx.alloc(obj(id + 1_000_000, None, &drops)).unwrap();
-                        let o = cx.alloc(obj(id, Some(child), &drops)).unwrap();
-                        cx.set_finalizer(o, |_cx, _o: Gc<'_, Obj<'_>>| {
-                            panic!("a cleared finalizer ran")
-                        });
-                        // Garbage: a refill in here may acknowledge a mark's
-                        // start (and a snapshot may be taken) while `o` is
-                        // held, before the mark scans the registrations.
-                        for _ in 0..4 {
-                            let _ = cx.alloc([0u64; 16]);
-                        }
-                        assert!(cx.clear_finalizer(o));
-                        if i % 64 == 0 {
-                            cx.safepoint();
-                        }
-                    }
-                });
-            });
+    on_two_threads(&h, &drops, PER_THREAD, |cx, o| {
+        cx.set_finalizer(o, |_cx, _o: Gc<'_, Obj<'_>>| {
+            panic!("a cleared finalizer ran")
+        });
+        // Garbage: a refill in here may acknowledge a mark's start (and a
+        // snapshot may be taken) while `o` is held, before the mark scans
+        // the registrations.
+        for _ in 0..4 {
+            let _ = cx.alloc([0u64; 16]);
         }
+        assert!(cx.clear_finalizer(o));
     });
     drop(ballast);
     h.collect();
