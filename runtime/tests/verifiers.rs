@@ -290,6 +290,28 @@ fn collect_loop(h: &Heap, n: usize, done: &Arc<AtomicBool>) -> std::thread::Join
     })
 }
 
+/// Runs `work(t, heap, log, done)` on two threads (t = 0, 1) while
+/// `collect_loop` runs `cycles` collections and then raises `done`;
+/// returns what the threads return.
+fn two_threads_during_cycles<R: Send + 'static>(
+    h: &Heap,
+    log: &Arc<Mutex<Vec<u64>>>,
+    cycles: usize,
+    work: fn(u64, &Heap, &Arc<Mutex<Vec<u64>>>, &AtomicBool) -> R,
+) -> Vec<R> {
+    let done = Arc::new(AtomicBool::new(false));
+    let collector = collect_loop(h, cycles, &done);
+    let threads: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (h, log, done) = (h.clone(), log.clone(), done.clone());
+            std::thread::spawn(move || work(t, &h, &log, &done))
+        })
+        .collect();
+    let out = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    collector.join().unwrap();
+    out
+}
+
 #[test]
 fn stop_the_world_mode_runs_cycles_with_mutators_in_scopes() {
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -346,36 +368,27 @@ fn stop_the_world_mode_runs_cycles_with_mutators_in_scopes() {
 fn stop_the_world_mode_sweeps_while_mutators_come_and_go() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let h = Heap::builder().stop_the_world(true).build().unwrap();
-    let done = Arc::new(AtomicBool::new(false));
-    let collector = collect_loop(&h, 200, &done);
-    let threads: Vec<_> = (0..2u64)
-        .map(|t| {
-            let (h, log, done) = (h.clone(), log.clone(), done.clone());
-            std::thread::spawn(move || {
-                let mut made = 0u64;
-                while !done.load(Ordering::SeqCst) {
-                    let mut m = h.mutator();
-                    m.scope(|cx| {
-                        // Small objects of two classes and garbage: the
-                        // mcache caches spans that the next sweep finds
-                        // stale.
-                        for _ in 0..8 {
-                            made += 1;
-                            let n = cx.alloc(node((t << 32) | made, &log)).unwrap();
-                            check_node(&n);
-                            let _ = cx.alloc([made; 4]).unwrap();
-                        }
-                    });
-                    drop(m);
+    let made = two_threads_during_cycles(&h, &log, 200, |t, h, log, done| {
+        let mut made = 0u64;
+        while !done.load(Ordering::SeqCst) {
+            let mut m = h.mutator();
+            m.scope(|cx| {
+                // Small objects of two classes and garbage: the mcache
+                // caches spans that the next sweep finds stale.
+                for _ in 0..8 {
+                    made += 1;
+                    let n = cx.alloc(node((t << 32) | made, log)).unwrap();
+                    check_node(&n);
+                    let _ = cx.alloc([made; 4]).unwrap();
                 }
-                made
-            })
-        })
-        .collect();
-    let made: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
-    collector.join().unwrap();
+            });
+            drop(m);
+        }
+        made
+    });
     h.collect();
     h.collect();
+    let made: u64 = made.iter().sum();
     assert_eq!(log.lock().unwrap().len() as u64, made, "all dropped, once");
     assert_eq!(h.verify(), Ok(()));
 }
@@ -578,47 +591,37 @@ fn snapshot_verifier_accepts_concurrent_mutation() {
 fn snapshot_verifier_accepts_roots_dropped_outside_scopes() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let h = Heap::builder().verify_snapshot(true).build().unwrap();
-    let done = Arc::new(AtomicBool::new(false));
-    let collector = collect_loop(&h, 300, &done);
-    let droppers: Vec<_> = (0..2u64)
-        .map(|t| {
-            let (h, log, done) = (h.clone(), log.clone(), done.clone());
-            std::thread::spawn(move || {
-                let mut m = h.mutator();
-                let mut id = t << 40;
-                let mut kept = Vec::new();
-                while !done.load(Ordering::SeqCst) {
-                    let roots: Vec<Root<Node<'static>>> = m.scope(|cx| {
-                        (0..8)
-                            .map(|_| {
-                                id += 1;
-                                cx.root(cx.alloc(node(id, &log)).unwrap())
-                            })
-                            .collect()
-                    });
-                    // Outside the scope: one root moves to a clone (which
-                    // shades nothing), the others are dropped.
-                    for (k, r) in roots.into_iter().enumerate() {
-                        if k == 0 {
-                            kept.push(r.clone());
-                        }
-                        drop(r);
-                    }
-                    kept.truncate(64);
+    let kept = two_threads_during_cycles(&h, &log, 300, |t, h, log, done| {
+        let mut m = h.mutator();
+        let mut id = t << 40;
+        let mut kept = Vec::new();
+        while !done.load(Ordering::SeqCst) {
+            let roots: Vec<Root<Node<'static>>> = m.scope(|cx| {
+                (0..8)
+                    .map(|_| {
+                        id += 1;
+                        cx.root(cx.alloc(node(id, log)).unwrap())
+                    })
+                    .collect()
+            });
+            // Outside the scope: one root moves to a clone (which shades
+            // nothing), the others are dropped.
+            for (k, r) in roots.into_iter().enumerate() {
+                if k == 0 {
+                    kept.push(r.clone());
                 }
-                m.scope(|cx| {
-                    for r in &kept {
-                        check_node(&r.get(cx));
-                    }
-                });
-                kept.len()
-            })
-        })
-        .collect();
-    collector.join().unwrap();
-    for d in droppers {
-        assert!(d.join().unwrap() > 0);
-    }
+                drop(r);
+            }
+            kept.truncate(64);
+        }
+        m.scope(|cx| {
+            for r in &kept {
+                check_node(&r.get(cx));
+            }
+        });
+        kept.len()
+    });
+    assert!(kept.iter().all(|&n| n > 0));
 }
 
 const CHILD: &str = "SPANHEAP_VERIFIERS_TEST_CHILD";
