@@ -22,9 +22,12 @@ use std::sync::{Arc, Mutex};
 
 const PAGE: usize = 8192;
 
+/// The ids of the objects dropped so far.
+type Log = Arc<Mutex<Vec<u64>>>;
+
 /// Records the id of each dropped object (per heap, so tests of one
 /// binary running in parallel do not see each other's drops).
-struct DropLog(u64, Arc<Mutex<Vec<u64>>>);
+struct DropLog(u64, Log);
 impl Drop for DropLog {
     fn drop(&mut self) {
         self.1.lock().unwrap().push(self.0);
@@ -48,7 +51,7 @@ fn mix(x: u64) -> u64 {
     x ^ (x >> 29)
 }
 
-fn node<'gc>(id: u64, log: &Arc<Mutex<Vec<u64>>>) -> Node<'gc> {
+fn node<'gc>(id: u64, log: &Log) -> Node<'gc> {
     Node {
         id,
         check: mix(id),
@@ -295,9 +298,9 @@ fn collect_loop(h: &Heap, n: usize, done: &Arc<AtomicBool>) -> std::thread::Join
 /// returns what the threads return.
 fn two_threads_during_cycles<R: Send + 'static>(
     h: &Heap,
-    log: &Arc<Mutex<Vec<u64>>>,
+    log: &Log,
     cycles: usize,
-    work: fn(u64, &Heap, &Arc<Mutex<Vec<u64>>>, &AtomicBool) -> R,
+    work: fn(u64, &Heap, &Log, &AtomicBool) -> R,
 ) -> Vec<R> {
     let done = Arc::new(AtomicBool::new(false));
     let collector = collect_loop(h, cycles, &done);
