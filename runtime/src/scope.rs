@@ -194,6 +194,14 @@ impl HeapBuilder {
         self
     }
 
+    /// **Testing only**: the collector thread sleeps this long in every
+    /// cycle before mutators may assist (a starved collector thread).
+    #[doc(hidden)]
+    pub fn __fault_stall_before_t(mut self, d: std::time::Duration) -> Self {
+        self.config.fault_stall_before_t = Some(d);
+        self
+    }
+
     /// **Testing only — breaks the collector**: marking loses every n-th
     /// object, so that a test can show checkmark mode catching it.
     #[doc(hidden)]

@@ -699,6 +699,50 @@ fn the_memory_limit_tightens_the_goal() {
     assert!(tight.stats().num_gc > loose.stats().num_gc);
 }
 
+/// A collector thread stalled at the start of every mark (as a starved
+/// one is, on a busy machine) must not let a mutator run away with the
+/// heap: until T no mutator can assist, nor wait after its clean point,
+/// so one over the goal waits for T instead. Without that wait the soak
+/// reached 26 -> 175 MB against a 27 MB goal with the collector thread at
+/// SCHED_IDLE, and this test's peak went far past its bound.
+#[test]
+fn a_collector_stalled_before_assists_can_start_still_holds_the_heap() {
+    let _serial = PACER_TESTS.lock().unwrap_or_else(|p| p.into_inner());
+    let h = Heap::builder()
+        .gc_percent(100)
+        .stress(None)
+        .__fault_stall_before_t(std::time::Duration::from_millis(50))
+        .build()
+        .unwrap();
+    let mut m = h.mutator();
+    // 2 MiB live, never written again; 64 MiB of 1 KiB garbage.
+    let _live: Root<Vec<Gc<'static, [u64; 128]>>> = m.scope(|cx| {
+        let v: Vec<_> = (0..2048u64).map(|i| cx.alloc([i; 128]).unwrap()).collect();
+        cx.root(cx.alloc(v).unwrap())
+    });
+    let mut peak = 0;
+    m.scope(|cx| {
+        for chunk in 0..256u64 {
+            for i in 0..256 {
+                let g = cx.alloc([chunk ^ i; 128]).unwrap();
+                assert_eq!(g[0], chunk ^ i);
+            }
+            cx.safepoint();
+            peak = peak.max(h.stats().mem.heap_inuse);
+        }
+    });
+    let s = h.stats();
+    // The goal is 4 MiB (the minimum heap) to 8 MiB; past it a mutator
+    // gets a few refills per wait, plus the sweep lag.
+    assert!(
+        peak < 16 << 20,
+        "heap in use peaked at {peak} bytes against a goal of {} ({} cycles)",
+        s.heap_goal,
+        s.num_gc
+    );
+    assert!(s.num_gc >= 5, "{} cycles", s.num_gc);
+}
+
 #[test]
 fn gc_off_collects_only_at_the_memory_limit() {
     let _serial = PACER_TESTS.lock().unwrap_or_else(|p| p.into_inner());
