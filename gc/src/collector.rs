@@ -2521,7 +2521,7 @@ impl MutatorCore {
     /// thing it may wait for: the collector reaching T (`s_round`),
     /// which needs nothing from a
     /// mutator that has its barrier on but answers to handshakes (round A
-    /// is behind it; a snapshot's stopped world parks it here). Until T no
+    /// is behind it; a snapshot's stopped world parks it in the wait). Until T no
     /// mutator can assist or be throttled after S, so a starved collector
     /// thread let them allocate at will there: 26 → 175 MB against a
     /// 27 MB goal in one 376 ms mark, with the collector thread at
@@ -2537,56 +2537,35 @@ impl MutatorCore {
         let cyc = l.cycle;
         if l.pre_s {
             if gc.s_round.load(Ordering::SeqCst) != cyc {
-                self.await_t(cyc, goal);
+                // Until the collector reaches T (then assists can scan,
+                // and waits after S apply).
+                self.wait_over_goal(cyc, goal, |gc| gc.s_round.load(Ordering::SeqCst) == cyc);
             } else {
                 // After T the mark may be waiting for our clean point.
                 crate::sync::thread::yield_now();
             }
             return;
         }
-        let t0 = Instant::now();
-        let deadline = t0 + ASSIST_WAIT;
-        let _account = Elapsed(t0, &gc.assist_wait_ns);
-        loop {
-            if gc.phase.load(Ordering::SeqCst) != (cyc << 1) | MARKING
-                || !gc.injector.is_empty()
-                || gc.heap.heap_live() <= goal
-                || Instant::now() >= deadline
-            {
-                return;
-            }
-            // Acknowledge a flush round (or a stopped world) meanwhile.
-            self.handshake(false);
-            if !inner.local.get().marking {
-                return;
-            }
-            let mut c = gc.ctl.lock();
-            if c.completed >= cyc {
-                return;
-            }
-            gc.done_cv
-                .wait_for(&mut c, std::time::Duration::from_micros(200));
-        }
+        // Until there is work to assist with.
+        self.wait_over_goal(cyc, goal, |gc| !gc.injector.is_empty());
     }
 
-    /// `throttle` before this mutator's S: wait, at most [`ASSIST_WAIT`],
-    /// for the collector to reach T of cycle `cyc` (then assists can scan
-    /// and waits after S apply), for the mark to end, or for the heap to
-    /// drop below `goal`, answering handshakes meanwhile.
-    fn await_t(&self, cyc: u64, goal: u64) {
+    /// `throttle`'s wait: at most [`ASSIST_WAIT`], while cycle `cyc` is
+    /// marking, the heap is over `goal` and `done` is false, answering
+    /// handshakes (a flush round, a stopped world) meanwhile.
+    fn wait_over_goal(&self, cyc: u64, goal: u64, done: impl Fn(&Inner) -> bool) {
         let gc = self.gc();
         let t0 = Instant::now();
         let deadline = t0 + ASSIST_WAIT;
         let _account = Elapsed(t0, &gc.assist_wait_ns);
         loop {
             if gc.phase.load(Ordering::SeqCst) != (cyc << 1) | MARKING
-                || gc.s_round.load(Ordering::SeqCst) == cyc
+                || done(gc)
                 || gc.heap.heap_live() <= goal
                 || Instant::now() >= deadline
             {
                 return;
             }
-            // Park if a snapshot or checkmark stops the world.
             self.handshake(false);
             if !self.inner().local.get().marking {
                 return;
